@@ -1,1 +1,145 @@
-//! placeholder
+//! The Blaigent server (`blaigent`): HTTP API, authentication, rate limits and the operator
+//! CLI, over the [`engine`].
+//!
+//! Map of the crate:
+//! - [`config`] — settings from flags, environment and an optional TOML file.
+//! - [`state`] — [`AppState`], the handles every handler shares, built in one place.
+//! - [`routes`] — one module per resource, each with its router and OpenAPI fragment.
+//! - [`auth`] — the API-key and rate-limit middleware in front of `/api/v1`.
+//! - [`rate_limit`] — per-organization token buckets.
+//! - [`extract`] — extractors whose rejections become `{"detail": ...}` bodies; [`extract::AuthOrg`].
+//! - [`error`] — engine errors to HTTP statuses, in one `match`.
+//! - [`cli`] — the `blaigent` command line (serve, org, key).
+//! - [`telemetry`] — logging set-up.
+//!
+//! [`app`] builds the router and [`serve`] runs it, so tests bind `127.0.0.1:0` and run the
+//! real server in-process.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod rate_limit;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+pub mod wire;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// Builds the whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let api = routes::authenticated().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_api_key,
+    ));
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(api)
+        .merge(routes::public())
+        .fallback(routes::fallback::not_found)
+        .method_not_allowed_fallback(routes::fallback::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            // Outermost first: the request id exists before the span opens, the span covers
+            // everything, the id is copied to the response, and a panic becomes a 500 inside
+            // the span instead of a dropped connection.
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(CatchPanicLayer::custom(panic_response)),
+        )
+        .with_state(state)
+}
+
+fn request_span(req: &Request) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", MatchedPath::as_str);
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route,
+        request_id,
+        org = tracing::field::Empty,
+    )
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %what, "a handler panicked");
+    error::detail(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "something went wrong on our side; quote the X-Request-Id header when reporting it",
+    )
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish before returning.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// How long the binary waits for in-flight requests after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

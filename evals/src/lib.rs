@@ -1,1 +1,17 @@
-//! placeholder
+//! The offline evaluation harness behind `blaigent-eval`: data sets in, metrics and a report
+//! out, and a gate that fails CI when quality drops. It calls the engine in-process, the very
+//! code the server runs.
+//!
+//! Map of the crate:
+//! - [`cli`]: the command line and the baseline comparison that sets the exit status.
+//! - [`data`]: loaders for the public benchmarks and for `text,label` files.
+//! - [`cache`]: an on-disk cache of embeddings keyed by model and texts.
+//! - [`metrics`]: accuracy, macro-F1, MRR, nDCG@k, recall@k, pass^k, mean and standard error.
+//! - [`report`]: Markdown and JSON reports, baselines and regressions.
+//! - [`suites`]: intent, out-of-scope, language, the CI gate, and the scripted-case formats.
+pub mod cache;
+pub mod cli;
+pub mod data;
+pub mod metrics;
+pub mod report;
+pub mod suites;

@@ -94,4 +94,9 @@ pub struct Reply {
     pub actions: Vec<ActionOutcome>,
     /// The customer's message as it may be stored and logged (PII redacted).
     pub stored_message: String,
+    /// What the policy noticed: `pii_redacted`, `prompt_injection`, `blocked_topic`,
+    /// `model_fallback` (the language model failed and the offline responder answered),
+    /// `ungrounded_dropped` (sentences of a model answer were removed).
+    #[serde(default)]
+    pub flags: Vec<String>,
 }

@@ -60,9 +60,12 @@ pub struct LocalEmbedder {
     model: Mutex<TextEmbedding>,
 }
 
-static RUNTIME: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+/// ONNX Runtime allows one environment per process: it is created once, kept here, and handed
+/// to every model session (fastembed refuses to create a second one).
+static RUNTIME: OnceLock<std::result::Result<ort::environment::Environment, String>> =
+    OnceLock::new();
 
-fn init_runtime(lib: &Path) -> Result<()> {
+fn init_runtime(lib: &Path) -> Result<ort::environment::Environment> {
     let outcome = RUNTIME.get_or_init(|| {
         let absolute = std::fs::canonicalize(lib).map_err(|e| {
             format!(
@@ -75,8 +78,7 @@ fn init_runtime(lib: &Path) -> Result<()> {
             .with_name("blaigent")
             .build()
             .map_err(|e| format!("could not start ONNX Runtime: {e}"))?;
-        drop(environment);
-        Ok(())
+        Ok(environment)
     });
     outcome.clone().map_err(Error::unavailable)
 }
@@ -95,7 +97,7 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
 impl LocalEmbedder {
     /// Loads the model (about half a second).
     pub fn load(paths: &ModelPaths) -> Result<Self> {
-        init_runtime(&paths.onnxruntime_lib)?;
+        let environment = init_runtime(&paths.onnxruntime_lib)?;
         let dir = &paths.model_dir;
         let tokenizer_files = TokenizerFiles {
             tokenizer_file: read(dir, "tokenizer.json")?,
@@ -109,7 +111,8 @@ impl LocalEmbedder {
         // two-core machine turning it off costs nothing measurable and keeps latency steady.
         let options = InitOptionsUserDefined::new()
             .with_max_length(MAX_TOKENS)
-            .with_session_config("session.intra_op.allow_spinning", "0");
+            .with_session_config("session.intra_op.allow_spinning", "0")
+            .with_environment(environment);
         let model = TextEmbedding::try_new_from_user_defined(model, options)
             .map_err(|e| Error::unavailable(format!("could not load the embedding model: {e}")))?;
         Ok(Self {

@@ -1,0 +1,383 @@
+//! BM25 keyword search over chunk texts, one in-memory inverted index per organization.
+//!
+//! The vector index is the single source of truth: an organization's keyword index is built by
+//! scrolling its points the first time it is searched (so it survives restarts, and whatever a
+//! delete removed from the vector index is gone here too), and kept current afterwards by the
+//! same writes that go to the vector index (see [`crate::retrieval::Retriever`]).
+//!
+//! Terms are lowercased alphanumeric runs, English stop words dropped, Snowball-stemmed, so
+//! "refunds" finds "refund" and "the capital of France" keeps only `capit` and `franc`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use qdrant_rust_stemmers::{Algorithm, Stemmer};
+use tokio::sync::RwLock;
+
+use super::{SearchFilter, StoredChunk, VectorIndex};
+use crate::error::Result;
+use crate::ids::{DocumentId, OrganizationId};
+use crate::knowledge::Chunk;
+
+/// Term-frequency saturation: the usual BM25 value.
+const K1: f32 = 1.2;
+/// Length normalisation: the usual BM25 value.
+const B: f32 = 0.75;
+/// Page size when loading an organization from the vector index.
+const LOAD_PAGE: usize = 1_000;
+
+/// Common English words that carry no meaning for retrieval.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "do",
+    "does", "did", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it",
+    "its", "me", "my", "of", "on", "or", "our", "so", "that", "the", "their", "them", "then",
+    "there", "these", "this", "to", "us", "was", "we", "were", "what", "when", "where", "which",
+    "who", "why", "will", "with", "would", "you", "your", "am", "any", "get", "there", "than",
+    "too", "very", "just", "should", "all", "also", "some", "out", "up", "no", "not",
+];
+
+/// Splits text into BM25 terms.
+pub struct Analyzer {
+    stemmer: Stemmer,
+    stop_words: HashSet<&'static str>,
+}
+
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Analyzer(english)")
+    }
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Self {
+            stemmer: Stemmer::create(Algorithm::English),
+            stop_words: STOP_WORDS.iter().copied().collect(),
+        }
+    }
+}
+
+impl Analyzer {
+    /// The terms of `text`, in order, with repeats.
+    pub fn terms(&self, text: &str) -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .filter(|w| !self.stop_words.contains(w.as_str()))
+            .map(|w| self.stemmer.stem(&w).into_owned())
+            .collect()
+    }
+}
+
+struct Entry {
+    chunk: Arc<Chunk>,
+    length: u32,
+    terms: Vec<String>,
+}
+
+/// The inverted index of one organization.
+#[derive(Default)]
+struct OrgIndex {
+    entries: HashMap<uuid::Uuid, Entry>,
+    /// term -> (point -> term frequency)
+    postings: HashMap<String, HashMap<uuid::Uuid, u32>>,
+    total_length: u64,
+}
+
+impl OrgIndex {
+    fn insert(&mut self, analyzer: &Analyzer, id: uuid::Uuid, chunk: Arc<Chunk>) {
+        self.remove(id);
+        // Titles and headings are part of what a passage is about.
+        let mut text = chunk.title.clone();
+        for heading in &chunk.heading_path {
+            text.push('\n');
+            text.push_str(heading);
+        }
+        text.push('\n');
+        text.push_str(&chunk.text);
+        let terms = analyzer.terms(&text);
+        let mut frequencies: HashMap<&str, u32> = HashMap::new();
+        for term in &terms {
+            *frequencies.entry(term.as_str()).or_default() += 1;
+        }
+        for (term, tf) in &frequencies {
+            self.postings
+                .entry((*term).to_owned())
+                .or_default()
+                .insert(id, *tf);
+        }
+        let length = terms.len() as u32;
+        self.total_length += u64::from(length);
+        let mut unique: Vec<String> = frequencies.keys().map(|t| (*t).to_owned()).collect();
+        unique.sort();
+        self.entries.insert(
+            id,
+            Entry {
+                chunk,
+                length,
+                terms: unique,
+            },
+        );
+    }
+
+    fn remove(&mut self, id: uuid::Uuid) {
+        let Some(entry) = self.entries.remove(&id) else {
+            return;
+        };
+        self.total_length -= u64::from(entry.length);
+        for term in entry.terms {
+            if let Some(posting) = self.postings.get_mut(&term) {
+                posting.remove(&id);
+                if posting.is_empty() {
+                    self.postings.remove(&term);
+                }
+            }
+        }
+    }
+
+    fn remove_where(&mut self, doomed: impl Fn(&Chunk) -> bool) {
+        let ids: Vec<uuid::Uuid> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| doomed(&e.chunk))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.remove(id);
+        }
+    }
+
+    fn search(
+        &self,
+        terms: &[String],
+        top_k: usize,
+        filter: &SearchFilter,
+    ) -> Vec<(Arc<Chunk>, f32)> {
+        let n = self.entries.len() as f32;
+        if n == 0.0 {
+            return Vec::new();
+        }
+        let average_length = (self.total_length as f32 / n).max(1.0);
+        let unique: HashSet<&String> = terms.iter().collect();
+        let mut scores: HashMap<uuid::Uuid, f32> = HashMap::new();
+        for term in unique {
+            let Some(posting) = self.postings.get(term) else {
+                continue;
+            };
+            let df = posting.len() as f32;
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            for (id, tf) in posting {
+                let Some(entry) = self.entries.get(id) else {
+                    continue;
+                };
+                let tf = *tf as f32;
+                let norm = K1 * (1.0 - B + B * entry.length as f32 / average_length);
+                *scores.entry(*id).or_default() += idf * tf * (K1 + 1.0) / (tf + norm);
+            }
+        }
+        let allowed_documents: Option<HashSet<&DocumentId>> =
+            filter.document_ids.as_ref().map(|d| d.iter().collect());
+        let mut hits: Vec<(Arc<Chunk>, f32)> = scores
+            .into_iter()
+            .filter_map(|(id, score)| self.entries.get(&id).map(|e| (e.chunk.clone(), score)))
+            .filter(|(chunk, _)| {
+                filter.tags.is_empty() || chunk.tags.iter().any(|t| filter.tags.contains(t))
+            })
+            .filter(|(chunk, _)| {
+                allowed_documents
+                    .as_ref()
+                    .is_none_or(|allowed| allowed.contains(&chunk.document_id))
+            })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| a.0.document_id.cmp(&b.0.document_id))
+                .then_with(|| a.0.chunk_index.cmp(&b.0.chunk_index))
+        });
+        hits.truncate(top_k);
+        hits
+    }
+}
+
+/// BM25 over every organization's chunks, loaded lazily from the vector index.
+pub struct KeywordIndex {
+    source: Arc<dyn VectorIndex>,
+    analyzer: Analyzer,
+    organizations: RwLock<HashMap<OrganizationId, OrgIndex>>,
+}
+
+impl std::fmt::Debug for KeywordIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeywordIndex")
+            .field("source", &self.source.name())
+            .finish()
+    }
+}
+
+impl KeywordIndex {
+    /// A keyword index whose contents come from `source`.
+    pub fn new(source: Arc<dyn VectorIndex>) -> Self {
+        Self {
+            source,
+            analyzer: Analyzer::default(),
+            organizations: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Loads `org` from the vector index unless it is loaded already.
+    async fn ensure_loaded(&self, org: &OrganizationId) -> Result<()> {
+        if self.organizations.read().await.contains_key(org) {
+            return Ok(());
+        }
+        // Writers wait while the organization loads, so no update slips between the scroll
+        // and the moment the index becomes visible.
+        let mut organizations = self.organizations.write().await;
+        if organizations.contains_key(org) {
+            return Ok(());
+        }
+        let mut index = OrgIndex::default();
+        let mut after = None;
+        loop {
+            let page = self.source.scroll(org, after, LOAD_PAGE).await?;
+            for StoredChunk { id, chunk } in page.chunks {
+                index.insert(&self.analyzer, id, Arc::new(chunk));
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        tracing::debug!(org = %org, chunks = index.entries.len(), "keyword index loaded");
+        organizations.insert(org.clone(), index);
+        Ok(())
+    }
+
+    /// Adds or replaces chunks (call after they were stored in the vector index).
+    pub async fn insert(&self, chunks: Vec<(uuid::Uuid, Chunk)>) {
+        let mut organizations = self.organizations.write().await;
+        for (id, chunk) in chunks {
+            // An organization not loaded yet will read this chunk from the vector index.
+            if let Some(index) = organizations.get_mut(&chunk.organization_id) {
+                index.insert(&self.analyzer, id, Arc::new(chunk));
+            }
+        }
+    }
+
+    /// Forgets every chunk of a document.
+    pub async fn remove_document(&self, org: &OrganizationId, document: &DocumentId) {
+        if let Some(index) = self.organizations.write().await.get_mut(org) {
+            index.remove_where(|c| &c.document_id == document);
+        }
+    }
+
+    /// Forgets the chunks of a document whose generation is not `keep`.
+    pub async fn remove_other_generations(
+        &self,
+        org: &OrganizationId,
+        document: &DocumentId,
+        keep: i64,
+    ) {
+        if let Some(index) = self.organizations.write().await.get_mut(org) {
+            index.remove_where(|c| &c.document_id == document && c.generation != keep);
+        }
+    }
+
+    /// Forgets chunks by point id.
+    pub async fn remove_points(&self, org: &OrganizationId, ids: &[uuid::Uuid]) {
+        if let Some(index) = self.organizations.write().await.get_mut(org) {
+            for id in ids {
+                index.remove(*id);
+            }
+        }
+    }
+
+    /// The `top_k` chunks of `org` with the best BM25 score for `query`, best first. Chunks
+    /// sharing no term with the query are never returned.
+    pub async fn search(
+        &self,
+        org: &OrganizationId,
+        query: &str,
+        top_k: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<(Arc<Chunk>, f32)>> {
+        let terms = self.analyzer.terms(query);
+        if terms.is_empty() || top_k == 0 {
+            return Ok(Vec::new());
+        }
+        self.ensure_loaded(org).await?;
+        let organizations = self.organizations.read().await;
+        Ok(organizations
+            .get(org)
+            .map(|index| index.search(&terms, top_k, filter))
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::conformance::chunk;
+
+    fn index_of(texts: &[&str]) -> (OrgIndex, Analyzer, Vec<uuid::Uuid>) {
+        let analyzer = Analyzer::default();
+        let mut index = OrgIndex::default();
+        let org = OrganizationId::new();
+        let mut ids = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let doc = DocumentId::new();
+            let mut c = chunk(&org, &doc, 1, 0, text, &[]);
+            c.title = String::new();
+            c.heading_path.clear();
+            let id = c.point_id();
+            ids.push(id);
+            index.insert(&analyzer, id, Arc::new(c));
+            let _ = i;
+        }
+        (index, analyzer, ids)
+    }
+
+    #[test]
+    fn analyzer_drops_stop_words_and_stems() {
+        let terms = Analyzer::default().terms("What is the capital of France? Refunds, REFUNDED!");
+        assert_eq!(terms, vec!["capit", "franc", "refund", "refund"]);
+    }
+
+    #[test]
+    fn the_passage_sharing_rare_terms_ranks_first() {
+        let (index, analyzer, _) = index_of(&[
+            "Refunds are paid back to the original card within 5 days.",
+            "Shipping takes 3 days. Shipping is free over 50 euros.",
+            "Our shop sells shoes and shirts.",
+        ]);
+        let hits = index.search(
+            &analyzer.terms("how do I get a refund"),
+            3,
+            &SearchFilter::default(),
+        );
+        assert_eq!(hits.len(), 1, "only passages sharing a term are returned");
+        assert!(hits[0].0.text.starts_with("Refunds"));
+    }
+
+    #[test]
+    fn unrelated_queries_find_nothing() {
+        let (index, analyzer, _) = index_of(&["Refunds take 5 days.", "Shipping is free."]);
+        let hits = index.search(
+            &analyzer.terms("what is the capital of France"),
+            5,
+            &SearchFilter::default(),
+        );
+        assert!(hits.is_empty());
+    }
+
+    #[test]
+    fn removed_chunks_are_not_found_and_lengths_stay_consistent() {
+        let (mut index, analyzer, ids) = index_of(&["refund policy", "refund window"]);
+        index.remove(ids[0]);
+        let hits = index.search(&analyzer.terms("refund"), 5, &SearchFilter::default());
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].0.text, "refund window");
+        index.remove(ids[1]);
+        assert_eq!(index.total_length, 0);
+        assert!(index.postings.is_empty());
+    }
+}

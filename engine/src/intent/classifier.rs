@@ -1,0 +1,342 @@
+//! [`IntentClassifier`]: trained in-process from labelled examples and their embeddings,
+//! predicts a label with a calibrated confidence, and says "out of scope" (label
+//! [`OTHER`](super::OTHER)) when that confidence falls below the threshold.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::calibrate::{fit_temperature, probabilities};
+use super::features::{FeatureSpace, Features};
+use super::train::{LinearModel, SplitMix, TrainSettings};
+use super::{IntentExample, IntentPrediction, OTHER};
+use crate::error::{Error, Result};
+
+/// How many labels [`IntentPrediction::ranked`] lists.
+const RANKED: usize = 5;
+
+/// Everything that shapes a classifier. The defaults are the shipped configuration, chosen on
+/// validation splits (see `docs/quality.md` for the figures and the commands).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierSettings {
+    pub train: TrainSettings,
+    /// Hash buckets of the lexical block (0 turns it off).
+    pub buckets: u32,
+    /// Weight of the lexical block beside the standardised embedding.
+    pub lexical_weight: f32,
+    /// Below this calibrated confidence a message is out of scope.
+    pub threshold: f32,
+    /// Folds of the cross-validation that fits the temperature at training time (0 or 1: keep
+    /// `temperature`).
+    pub calibration_folds: usize,
+    /// The softmax temperature used when it is not fitted.
+    pub temperature: f32,
+}
+
+impl Default for ClassifierSettings {
+    fn default() -> Self {
+        Self {
+            train: TrainSettings::default(),
+            buckets: 1 << 15,
+            lexical_weight: 6.0,
+            threshold: 0.5,
+            calibration_folds: 0,
+            temperature: 1.0,
+        }
+    }
+}
+
+/// A trained intent classifier. Cheap to share behind an `Arc`; `classify` is read-only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntentClassifier {
+    labels: Vec<String>,
+    space: FeatureSpace,
+    model: LinearModel,
+    temperature: f32,
+    threshold: f32,
+}
+
+/// Maps labels to dense indices in first-seen order.
+fn index_labels(examples: &[IntentExample]) -> (Vec<String>, Vec<usize>) {
+    let mut labels: Vec<String> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let ys = examples
+        .iter()
+        .map(|e| {
+            *index.entry(e.label.as_str()).or_insert_with(|| {
+                labels.push(e.label.clone());
+                labels.len() - 1
+            })
+        })
+        .collect();
+    (labels, ys)
+}
+
+impl IntentClassifier {
+    /// Trains on `examples` whose `embeddings` are given in the same order.
+    pub fn train(
+        examples: &[IntentExample],
+        embeddings: &[Vec<f32>],
+        settings: &ClassifierSettings,
+    ) -> Result<Self> {
+        if examples.len() != embeddings.len() {
+            return Err(Error::invalid(format!(
+                "{} examples but {} embeddings",
+                examples.len(),
+                embeddings.len()
+            )));
+        }
+        if examples.is_empty() {
+            return Err(Error::invalid("an intent classifier needs at least one example"));
+        }
+        let (labels, ys) = index_labels(examples);
+        let mut classifier = Self::fit(examples, embeddings, &ys, labels.len(), settings);
+        classifier.labels = labels;
+        if settings.calibration_folds > 1 {
+            classifier.temperature =
+                cross_validated_temperature(examples, embeddings, &ys, classifier.labels.len(), settings);
+        }
+        Ok(classifier)
+    }
+
+    fn fit(
+        examples: &[IntentExample],
+        embeddings: &[Vec<f32>],
+        ys: &[usize],
+        classes: usize,
+        settings: &ClassifierSettings,
+    ) -> Self {
+        let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+        let vectors: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
+        let space = FeatureSpace::fit(&texts, &vectors, settings.buckets, settings.lexical_weight);
+        let xs: Vec<Features> = texts
+            .iter()
+            .zip(&vectors)
+            .map(|(t, e)| space.transform(t, e))
+            .collect();
+        let model = LinearModel::train(
+            &xs,
+            ys,
+            classes,
+            space.dense_dim(),
+            space.buckets(),
+            &settings.train,
+        );
+        Self {
+            labels: Vec::new(),
+            space,
+            model,
+            temperature: settings.temperature,
+            threshold: settings.threshold,
+        }
+    }
+
+    /// The labels this classifier can predict, in training order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// The softmax temperature in use.
+    pub fn temperature(&self) -> f32 {
+        self.temperature
+    }
+
+    /// Replaces the softmax temperature (e.g. one fitted on a validation split).
+    pub fn set_temperature(&mut self, temperature: f32) {
+        self.temperature = temperature;
+    }
+
+    /// The out-of-scope threshold in use.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Replaces the out-of-scope threshold.
+    pub fn set_threshold(&mut self, threshold: f32) {
+        self.threshold = threshold;
+    }
+
+    /// Raw class scores, in the order of [`labels`](Self::labels).
+    pub fn logits(&self, text: &str, embedding: &[f32]) -> Vec<f32> {
+        self.model.logits(&self.space.transform(text, embedding))
+    }
+
+    /// Calibrated probabilities, in the order of [`labels`](Self::labels).
+    pub fn probabilities(&self, text: &str, embedding: &[f32]) -> Vec<f32> {
+        probabilities(&self.logits(text, embedding), self.temperature)
+    }
+
+    /// Fits the temperature on held-out labelled examples (labels unknown to the classifier
+    /// are skipped) and returns it.
+    pub fn calibrate(&mut self, held_out: &[IntentExample], embeddings: &[Vec<f32>]) -> f32 {
+        let index: HashMap<&str, usize> = self
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.as_str(), i))
+            .collect();
+        let mut logits = Vec::new();
+        let mut gold = Vec::new();
+        for (example, embedding) in held_out.iter().zip(embeddings) {
+            if let Some(&y) = index.get(example.label.as_str()) {
+                logits.push(self.logits(&example.text, embedding));
+                gold.push(y);
+            }
+        }
+        if !logits.is_empty() {
+            self.temperature = fit_temperature(&logits, &gold);
+        }
+        self.temperature
+    }
+
+    /// Predicts the intent of one message from its text and embedding.
+    pub fn classify(&self, text: &str, embedding: &[f32]) -> IntentPrediction {
+        let p = self.probabilities(text, embedding);
+        let mut ranked: Vec<(String, f32)> = self
+            .labels
+            .iter()
+            .cloned()
+            .zip(p.iter().copied())
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked.truncate(RANKED);
+        let (best, confidence) = ranked
+            .first()
+            .cloned()
+            .unwrap_or_else(|| (OTHER.to_string(), 0.0));
+        let out_of_scope = confidence < self.threshold || best == OTHER;
+        IntentPrediction {
+            label: if out_of_scope { OTHER.to_string() } else { best },
+            confidence,
+            out_of_scope,
+            ranked,
+        }
+    }
+}
+
+/// Fits a temperature on out-of-fold logits: each fold is scored by a model trained on the
+/// others, so the confidences reflect unseen messages rather than memorised ones.
+fn cross_validated_temperature(
+    examples: &[IntentExample],
+    embeddings: &[Vec<f32>],
+    ys: &[usize],
+    classes: usize,
+    settings: &ClassifierSettings,
+) -> f32 {
+    let folds = settings.calibration_folds;
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    SplitMix::new(settings.train.seed ^ 0x5eed).shuffle(&mut order);
+    // Stratify: deal each class's examples round-robin over the folds.
+    let mut fold_of = vec![0usize; examples.len()];
+    let mut next_fold = vec![0usize; classes];
+    for &i in &order {
+        fold_of[i] = next_fold[ys[i]] % folds;
+        next_fold[ys[i]] += 1;
+    }
+    let mut logits = Vec::new();
+    let mut gold = Vec::new();
+    for fold in 0..folds {
+        let (train, held): (Vec<usize>, Vec<usize>) =
+            (0..examples.len()).partition(|&i| fold_of[i] != fold);
+        if train.is_empty() || held.is_empty() {
+            continue;
+        }
+        let pick_examples: Vec<IntentExample> = train.iter().map(|&i| examples[i].clone()).collect();
+        let pick_embeddings: Vec<Vec<f32>> = train.iter().map(|&i| embeddings[i].clone()).collect();
+        let pick_ys: Vec<usize> = train.iter().map(|&i| ys[i]).collect();
+        let model =
+            IntentClassifier::fit(&pick_examples, &pick_embeddings, &pick_ys, classes, settings);
+        for &i in &held {
+            logits.push(model.logits(&examples[i].text, &embeddings[i]));
+            gold.push(ys[i]);
+        }
+    }
+    fit_temperature(&logits, &gold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(text: &str, label: &str) -> IntentExample {
+        IntentExample {
+            text: text.into(),
+            label: label.into(),
+        }
+    }
+
+    /// Toy embeddings: one axis per topic, so the test needs no model.
+    fn embed(text: &str) -> Vec<f32> {
+        let mut v = vec![0.05f32; 4];
+        if text.contains("refund") || text.contains("money back") {
+            v[0] = 1.0;
+        }
+        if text.contains("order") || text.contains("parcel") {
+            v[1] = 1.0;
+        }
+        if text.contains("hello") || text.contains("hi") {
+            v[2] = 1.0;
+        }
+        v
+    }
+
+    fn training_set() -> Vec<IntentExample> {
+        vec![
+            example("i want a refund", "refund_request"),
+            example("give me my money back", "refund_request"),
+            example("refund please", "refund_request"),
+            example("where is my order", "order_tracking"),
+            example("track my parcel", "order_tracking"),
+            example("has my order shipped", "order_tracking"),
+            example("hello there", "greeting"),
+            example("hi", "greeting"),
+            example("hello", "greeting"),
+        ]
+    }
+
+    fn train(settings: &ClassifierSettings) -> IntentClassifier {
+        let examples = training_set();
+        let embeddings: Vec<Vec<f32>> = examples.iter().map(|e| embed(&e.text)).collect();
+        IntentClassifier::train(&examples, &embeddings, settings).unwrap()
+    }
+
+    #[test]
+    fn a_trained_classifier_labels_unseen_messages() {
+        let classifier = train(&ClassifierSettings::default());
+        let text = "can i get a refund for this";
+        let prediction = classifier.classify(text, &embed(text));
+        assert_eq!(prediction.label, "refund_request");
+        assert!(!prediction.out_of_scope);
+        assert_eq!(prediction.ranked[0].0, "refund_request");
+        assert!(prediction.confidence > 0.5 && prediction.confidence <= 1.0);
+    }
+
+    #[test]
+    fn low_confidence_is_reported_as_other() {
+        let mut classifier = train(&ClassifierSettings::default());
+        classifier.set_threshold(1.01);
+        let text = "where is my order";
+        let prediction = classifier.classify(text, &embed(text));
+        assert_eq!(prediction.label, OTHER);
+        assert!(prediction.out_of_scope);
+        assert_eq!(prediction.ranked[0].0, "order_tracking");
+    }
+
+    #[test]
+    fn mismatched_embeddings_are_rejected() {
+        let err = IntentClassifier::train(&training_set(), &[], &ClassifierSettings::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("embeddings"), "{err}");
+    }
+
+    #[test]
+    fn cross_validated_calibration_sets_a_temperature() {
+        let settings = ClassifierSettings {
+            calibration_folds: 3,
+            ..ClassifierSettings::default()
+        };
+        let classifier = train(&settings);
+        assert!(classifier.temperature() != 1.0);
+        assert!(classifier.temperature() > 0.0);
+    }
+}

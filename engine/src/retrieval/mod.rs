@@ -1,0 +1,356 @@
+//! Hybrid retrieval: what the agent (and the dashboard's search) reads from a knowledge base.
+//!
+//! [`Retriever::search`] embeds the query, asks the vector index and the BM25 keyword index for
+//! candidates of one organization, fuses both rankings by reciprocal rank ([`fusion`]), drops
+//! chunks of inactive generations, and applies a relevance cut-off so a question the knowledge
+//! base cannot answer gets no passages at all instead of the least bad ones.
+//!
+//! The [`Retriever`] is also the one writer of both indexes ([`Retriever::index_chunks`],
+//! [`Retriever::delete_document`], ...), which keeps the keyword index in step with the vectors.
+
+pub mod fusion;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::embed::{embed_blocking, embed_one, Embedder};
+use crate::error::Result;
+use crate::ids::{DocumentId, OrganizationId};
+use crate::index::keyword::KeywordIndex;
+use crate::index::{IndexPoint, SearchFilter, VectorIndex};
+use crate::knowledge::{Chunk, ScoredPassage, SearchMode};
+
+/// Tells retrieval which generation of each document is live. The store implements it from the
+/// documents table; a chunk whose document is missing or whose generation is not the active
+/// one is never returned (a refresh half-way, a crash mid-ingestion, a deleted document).
+#[async_trait]
+pub trait ActiveGenerations: Send + Sync {
+    /// Document id -> active generation, for the documents of `org` that may be retrieved.
+    async fn active_generations(&self, org: &OrganizationId) -> Result<HashMap<DocumentId, i64>>;
+}
+
+/// Knobs of retrieval. The defaults were tuned on the train half of the stackfaq set (see
+/// `docs/knowledge.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrievalConfig {
+    /// RRF constant.
+    pub rrf_k: f32,
+    /// A query whose best cosine similarity to any chunk is below this is unrelated to the
+    /// knowledge base: nothing is returned.
+    pub min_query_similarity: f32,
+    /// Passages seen by the vector side with a similarity below this are dropped even when the
+    /// query as a whole is related.
+    pub min_passage_similarity: f32,
+    /// How many candidates each side contributes per requested passage.
+    pub candidates_per_result: usize,
+    /// Minimum candidates per side.
+    pub min_candidates: usize,
+    /// Texts per embedding call when indexing (8-32 is fastest here, see the embedder).
+    pub embed_batch: usize,
+}
+
+impl Default for RetrievalConfig {
+    fn default() -> Self {
+        Self {
+            rrf_k: fusion::DEFAULT_K,
+            min_query_similarity: 0.35,
+            min_passage_similarity: 0.2,
+            candidates_per_result: 4,
+            min_candidates: 20,
+            embed_batch: 32,
+        }
+    }
+}
+
+/// A retrieval request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    pub query: String,
+    pub top_k: usize,
+    pub filter: SearchFilter,
+    pub mode: SearchMode,
+}
+
+/// Hybrid search over one organization's knowledge, and the writer of its indexes.
+pub struct Retriever {
+    embedder: Arc<dyn Embedder>,
+    vectors: Arc<dyn VectorIndex>,
+    keywords: KeywordIndex,
+    active: Option<Arc<dyn ActiveGenerations>>,
+    config: RetrievalConfig,
+}
+
+impl std::fmt::Debug for Retriever {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retriever")
+            .field("vectors", &self.vectors.name())
+            .field("model", &self.embedder.model_name())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct Candidate {
+    chunk: Option<Chunk>,
+    vector_score: Option<f32>,
+    keyword_score: Option<f32>,
+}
+
+type ChunkKey = (DocumentId, i64, i64);
+
+fn key_of(chunk: &Chunk) -> ChunkKey {
+    (chunk.document_id.clone(), chunk.generation, chunk.chunk_index)
+}
+
+impl Retriever {
+    /// A retriever over `vectors` (whose payloads also feed the keyword index).
+    pub fn new(embedder: Arc<dyn Embedder>, vectors: Arc<dyn VectorIndex>) -> Self {
+        Self {
+            keywords: KeywordIndex::new(vectors.clone()),
+            embedder,
+            vectors,
+            active: None,
+            config: RetrievalConfig::default(),
+        }
+    }
+
+    /// Only chunks of the active generation of an existing document are returned.
+    pub fn with_active_generations(mut self, active: Arc<dyn ActiveGenerations>) -> Self {
+        self.active = Some(active);
+        self
+    }
+
+    pub fn with_config(mut self, config: RetrievalConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn config(&self) -> &RetrievalConfig {
+        &self.config
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    pub fn vectors(&self) -> &Arc<dyn VectorIndex> {
+        &self.vectors
+    }
+
+    /// Embeds `chunks` in batches on the blocking pool and stores them in both indexes.
+    /// Returns the number of chunks indexed.
+    #[tracing::instrument(skip_all, fields(chunks = chunks.len()))]
+    pub async fn index_chunks(&self, chunks: Vec<Chunk>) -> Result<usize> {
+        let total = chunks.len();
+        let batch = self.config.embed_batch.max(1);
+        let mut rest = chunks;
+        while !rest.is_empty() {
+            let tail = rest.split_off(batch.min(rest.len()));
+            let texts: Vec<String> = rest.iter().map(embedding_text).collect();
+            let vectors = embed_blocking(self.embedder.clone(), texts).await?;
+            let points: Vec<IndexPoint> = rest
+                .into_iter()
+                .zip(vectors)
+                .map(|(chunk, vector)| IndexPoint::new(chunk, vector))
+                .collect();
+            self.upsert_points(points).await?;
+            rest = tail;
+        }
+        Ok(total)
+    }
+
+    /// Stores already embedded points in both indexes.
+    pub async fn upsert_points(&self, points: Vec<IndexPoint>) -> Result<()> {
+        let keyword_entries: Vec<(uuid::Uuid, Chunk)> =
+            points.iter().map(|p| (p.id, p.chunk.clone())).collect();
+        self.vectors.upsert(points).await?;
+        self.keywords.insert(keyword_entries).await;
+        Ok(())
+    }
+
+    /// Removes every chunk of a document from both indexes.
+    #[tracing::instrument(skip_all, fields(org = %org, document = %document))]
+    pub async fn delete_document(&self, org: &OrganizationId, document: &DocumentId) -> Result<()> {
+        self.vectors.delete_document(org, document).await?;
+        self.keywords.remove_document(org, document).await;
+        Ok(())
+    }
+
+    /// Removes a document's chunks of every generation but `keep` from both indexes.
+    pub async fn delete_other_generations(
+        &self,
+        org: &OrganizationId,
+        document: &DocumentId,
+        keep: i64,
+    ) -> Result<()> {
+        self.vectors
+            .delete_other_generations(org, document, keep)
+            .await?;
+        self.keywords
+            .remove_other_generations(org, document, keep)
+            .await;
+        Ok(())
+    }
+
+    /// The passages of `org` that best answer `request.query`, best first; empty when the
+    /// query is unrelated to the organization's knowledge.
+    #[tracing::instrument(skip_all, fields(org = %org, top_k = request.top_k, mode = ?request.mode))]
+    pub async fn search(
+        &self,
+        org: &OrganizationId,
+        request: &SearchRequest,
+    ) -> Result<Vec<ScoredPassage>> {
+        let query = request.query.trim();
+        if query.is_empty() || request.top_k == 0 {
+            return Ok(Vec::new());
+        }
+        let wanted = (request.top_k * self.config.candidates_per_result)
+            .max(self.config.min_candidates);
+        let use_vectors = request.mode != SearchMode::Keyword;
+        let use_keywords = request.mode != SearchMode::Vector;
+
+        let vector_side = async {
+            if !use_vectors {
+                return Ok(Vec::new());
+            }
+            let vector = embed_one(self.embedder.clone(), query.to_owned()).await?;
+            self.vectors
+                .search(org, vector, wanted, &request.filter)
+                .await
+        };
+        let keyword_side = async {
+            if !use_keywords {
+                return Ok(Vec::new());
+            }
+            self.keywords
+                .search(org, query, wanted, &request.filter)
+                .await
+        };
+        let active = async {
+            match &self.active {
+                Some(source) => source.active_generations(org).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (vector_hits, keyword_hits, active) =
+            futures::try_join!(vector_side, keyword_side, active)?;
+
+        let is_live = |chunk: &Chunk| match &active {
+            Some(map) => map.get(&chunk.document_id) == Some(&chunk.generation),
+            None => true,
+        };
+
+        let mut candidates: HashMap<ChunkKey, Candidate> = HashMap::new();
+        let mut vector_ranking = Vec::new();
+        let mut best_similarity: Option<f32> = None;
+        for hit in vector_hits.into_iter().filter(|h| is_live(&h.chunk)) {
+            let key = key_of(&hit.chunk);
+            best_similarity = Some(best_similarity.map_or(hit.score, |b: f32| b.max(hit.score)));
+            vector_ranking.push(key.clone());
+            let entry = candidates.entry(key).or_default();
+            entry.vector_score = Some(hit.score);
+            entry.chunk = Some(hit.chunk);
+        }
+        let mut keyword_ranking = Vec::new();
+        for (chunk, score) in keyword_hits.into_iter().filter(|(c, _)| is_live(c)) {
+            let key = key_of(&chunk);
+            keyword_ranking.push(key.clone());
+            let entry = candidates.entry(key).or_default();
+            entry.keyword_score = Some(score);
+            if entry.chunk.is_none() {
+                entry.chunk = Some((*chunk).clone());
+            }
+        }
+
+        // The relevance cut-off: with a vector side, the query must be close enough to some
+        // chunk, and each returned chunk the vector side saw must clear a lower bar.
+        if use_vectors {
+            match best_similarity {
+                Some(best) if best >= self.config.min_query_similarity => {}
+                _ => return Ok(Vec::new()),
+            }
+        }
+
+        let ranked: Vec<(ChunkKey, f32)> = match request.mode {
+            SearchMode::Vector => vector_ranking
+                .into_iter()
+                .map(|k| {
+                    let s = candidates
+                        .get(&k)
+                        .and_then(|c| c.vector_score)
+                        .unwrap_or(0.0);
+                    (k, s)
+                })
+                .collect(),
+            SearchMode::Keyword => keyword_ranking
+                .into_iter()
+                .map(|k| {
+                    let s = candidates
+                        .get(&k)
+                        .and_then(|c| c.keyword_score)
+                        .unwrap_or(0.0);
+                    (k, s)
+                })
+                .collect(),
+            SearchMode::Hybrid => fusion::reciprocal_rank_fusion(
+                &[vector_ranking, keyword_ranking],
+                self.config.rrf_k,
+            ),
+        };
+
+        let mut passages = Vec::with_capacity(request.top_k);
+        for (key, score) in ranked {
+            if passages.len() == request.top_k {
+                break;
+            }
+            let Some(candidate) = candidates.remove(&key) else {
+                continue;
+            };
+            if use_vectors
+                && candidate
+                    .vector_score
+                    .is_some_and(|s| s < self.config.min_passage_similarity)
+            {
+                continue;
+            }
+            let Some(chunk) = candidate.chunk else {
+                continue;
+            };
+            passages.push(ScoredPassage {
+                document_id: chunk.document_id,
+                chunk_index: chunk.chunk_index,
+                title: chunk.title,
+                url: chunk.url,
+                heading_path: chunk.heading_path,
+                text: chunk.text,
+                score,
+                vector_score: candidate.vector_score,
+                keyword_score: candidate.keyword_score,
+            });
+        }
+        Ok(passages)
+    }
+}
+
+/// What is embedded for a chunk: its title and headings give short chunks their context.
+fn embedding_text(chunk: &Chunk) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if !chunk.title.is_empty() {
+        parts.push(&chunk.title);
+    }
+    for heading in &chunk.heading_path {
+        if heading != &chunk.title {
+            parts.push(heading);
+        }
+    }
+    if parts.is_empty() {
+        return chunk.text.clone();
+    }
+    format!("{}\n{}", parts.join(" > "), chunk.text)
+}
+
+#[cfg(test)]
+mod tests;

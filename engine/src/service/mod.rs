@@ -1,0 +1,15 @@
+//! Plain async functions behind every endpoint and CLI command: the HTTP handlers, the CLI,
+//! the evaluation harness and the tests call the very same code, so behaviour cannot drift
+//! between them.
+//!
+//! - [`orgs`] — create and list organizations (with their first API key).
+//! - [`keys`] — issue, authenticate, list, revoke and rotate API keys.
+//! - [`chat`] — one chat turn end to end (customer record, quota, agent, persistence).
+//! - [`conversations`] — list conversations with cursor pagination, read threads.
+//! - [`agent_config`] — read and patch an organization's agent configuration.
+
+pub mod agent_config;
+pub mod chat;
+pub mod conversations;
+pub mod keys;
+pub mod orgs;

@@ -1,0 +1,278 @@
+//! Conversations: creation inside a turn's transaction, lookup, and the newest-first listing
+//! with keyset (cursor) pagination and filters.
+
+use serde::{Deserialize, Serialize};
+
+use super::messages::{insert_message, NewMessage};
+use super::usage::month_period;
+use super::{now_ms, Store};
+use crate::channel::Channel;
+use crate::error::{Error, Result};
+use crate::ids::{ConversationId, CustomerRecordId, OrganizationId};
+
+/// Where a conversation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    /// The agent is handling it.
+    Open,
+    /// The agent asked for a human; nobody took it yet.
+    PendingHuman,
+    /// A human took it over.
+    Human,
+    Resolved,
+    Closed,
+}
+
+impl ConversationStatus {
+    pub const ALL: [ConversationStatus; 5] = [
+        ConversationStatus::Open,
+        ConversationStatus::PendingHuman,
+        ConversationStatus::Human,
+        ConversationStatus::Resolved,
+        ConversationStatus::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::PendingHuman => "pending_human",
+            ConversationStatus::Human => "human",
+            ConversationStatus::Resolved => "resolved",
+            ConversationStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        ConversationStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "status must be one of open, pending_human, human, resolved, closed (got '{}')",
+                    raw.chars().take(30).collect::<String>()
+                ))
+            })
+    }
+}
+
+/// A conversation as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub organization_id: OrganizationId,
+    /// The organization's own id for the customer.
+    pub customer_id: String,
+    pub customer_record_id: CustomerRecordId,
+    pub channel: Channel,
+    pub status: ConversationStatus,
+    pub intent: Option<String>,
+    pub handoff_reason: Option<String>,
+    pub assignee: Option<String>,
+    pub message_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_message_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub resolved_by: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ConversationRow {
+    id: String,
+    organization_id: String,
+    external_id: String,
+    customer_id: String,
+    channel: String,
+    status: String,
+    intent: Option<String>,
+    handoff_reason: Option<String>,
+    assignee: Option<String>,
+    message_count: i64,
+    created_at: i64,
+    updated_at: i64,
+    last_message_at: Option<i64>,
+    resolved_at: Option<i64>,
+    resolved_by: Option<String>,
+}
+
+impl TryFrom<ConversationRow> for Conversation {
+    type Error = Error;
+    fn try_from(row: ConversationRow) -> Result<Self> {
+        let corrupt = |e: Error| Error::internal("a stored conversation is unreadable").with_source(e);
+        Ok(Conversation {
+            id: ConversationId::from_trusted(row.id),
+            organization_id: OrganizationId::from_trusted(row.organization_id),
+            customer_id: row.external_id,
+            customer_record_id: CustomerRecordId::from_trusted(row.customer_id),
+            channel: Channel::parse(&row.channel).map_err(corrupt)?,
+            status: ConversationStatus::parse(&row.status).map_err(corrupt)?,
+            intent: row.intent,
+            handoff_reason: row.handoff_reason,
+            assignee: row.assignee,
+            message_count: row.message_count,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            last_message_at: row.last_message_at,
+            resolved_at: row.resolved_at,
+            resolved_by: row.resolved_by,
+        })
+    }
+}
+
+const SELECT: &str = "select c.id, c.organization_id, cu.external_id, c.customer_id, c.channel, \
+    c.status, c.intent, c.handoff_reason, c.assignee, c.message_count, c.created_at, \
+    c.updated_at, c.last_message_at, c.resolved_at, c.resolved_by \
+    from conversations c join customers cu on cu.id = c.customer_id";
+
+/// Filters of the conversation listing; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    pub channel: Option<Channel>,
+    /// The organization's own customer id.
+    pub customer_id: Option<String>,
+}
+
+/// Where a page starts: strictly after this (created_at, id) in newest-first order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationCursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+/// A conversation that a turn starts (stored in the turn's transaction).
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub customer_record_id: CustomerRecordId,
+    pub channel: Channel,
+    /// The organization's monthly conversation quota, when its plan has one.
+    pub monthly_quota: Option<i64>,
+}
+
+/// Everything one chat turn writes, stored atomically by [`Store::record_turn`].
+#[derive(Debug, Clone)]
+pub struct TurnRecord {
+    pub organization_id: OrganizationId,
+    pub conversation_id: ConversationId,
+    /// Set when this turn starts the conversation.
+    pub new_conversation: Option<NewConversation>,
+    pub customer_message: NewMessage,
+    pub agent_message: NewMessage,
+    /// The turn's intent, remembered as the conversation's latest intent.
+    pub intent: Option<String>,
+    /// Set when the agent handed the conversation to a human.
+    pub handoff_reason: Option<String>,
+    pub handoff: bool,
+    /// The turn's events (`message.received`, ...), recorded in its transaction.
+    pub events: Vec<crate::events::NewEvent>,
+}
+
+impl Store {
+    /// Returns the organization's conversation `id`, or `None` (also when it belongs to
+    /// another organization).
+    pub async fn conversation(
+        &self,
+        org: &OrganizationId,
+        id: &ConversationId,
+    ) -> Result<Option<Conversation>> {
+        let sql = format!("{SELECT} where c.organization_id = $1 and c.id = $2");
+        let row: Option<ConversationRow> = sqlx::query_as(&sql)
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(Conversation::try_from).transpose()
+    }
+
+    /// Lists up to `limit` conversations of the organization, newest first, after `cursor`.
+    pub async fn conversations(
+        &self,
+        org: &OrganizationId,
+        filter: &ConversationFilter,
+        cursor: Option<&ConversationCursor>,
+        limit: i64,
+    ) -> Result<Vec<Conversation>> {
+        // Optional filters are written as `($n is null or column = $n)` so one static statement
+        // serves every combination on both databases.
+        let sql = format!(
+            "{SELECT} where c.organization_id = $1 \
+             and ($2 is null or c.status = $2) \
+             and ($3 is null or c.channel = $3) \
+             and ($4 is null or cu.external_id = $4) \
+             and ($5 is null or c.created_at < $5 or (c.created_at = $5 and c.id < $6)) \
+             order by c.created_at desc, c.id desc limit $7"
+        );
+        let rows: Vec<ConversationRow> = sqlx::query_as(&sql)
+            .bind(org.as_str())
+            .bind(filter.status.map(ConversationStatus::as_str))
+            .bind(filter.channel.map(Channel::as_str))
+            .bind(filter.customer_id.as_deref())
+            .bind(cursor.map(|c| c.created_at))
+            .bind(cursor.map(|c| c.id.as_str()).unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(Conversation::try_from).collect()
+    }
+
+    /// Stores one turn in a single short transaction: the new conversation (counted against
+    /// the monthly quota), both messages, and the conversation's counters and status. Called
+    /// after the agent ran, never while it runs.
+    #[tracing::instrument(skip_all, fields(conversation = %record.conversation_id))]
+    pub async fn record_turn(&self, record: &TurnRecord) -> Result<()> {
+        let now = record.agent_message.created_at;
+        let mut tx = self.begin().await?;
+        if let Some(new) = &record.new_conversation {
+            Store::count_new_conversation(
+                &mut tx,
+                &record.organization_id,
+                &month_period(now),
+                new.monthly_quota,
+            )
+            .await?;
+            sqlx::query(
+                "insert into conversations (id, organization_id, customer_id, channel, status, \
+                 message_count, created_at, updated_at) values ($1, $2, $3, $4, 'open', 0, $5, $5)",
+            )
+            .bind(record.conversation_id.as_str())
+            .bind(record.organization_id.as_str())
+            .bind(new.customer_record_id.as_str())
+            .bind(new.channel.as_str())
+            .bind(record.customer_message.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for message in [&record.customer_message, &record.agent_message] {
+            insert_message(&mut tx, &record.organization_id, &record.conversation_id, message)
+                .await?;
+        }
+        // A customer writing into a resolved or closed conversation reopens it; a handoff
+        // moves an agent-handled conversation to the human queue.
+        sqlx::query(
+            "update conversations set message_count = message_count + 2, \
+             last_message_at = $1, updated_at = $1, intent = coalesce($2, intent), \
+             status = case when $3 = 1 and status in ('open', 'resolved', 'closed') \
+                 then 'pending_human' \
+                 when status in ('resolved', 'closed') then 'open' else status end, \
+             handoff_reason = case when $3 = 1 then $4 else handoff_reason end \
+             where id = $5 and organization_id = $6",
+        )
+        .bind(now)
+        .bind(record.intent.as_deref())
+        .bind(i64::from(record.handoff))
+        .bind(record.handoff_reason.as_deref())
+        .bind(record.conversation_id.as_str())
+        .bind(record.organization_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        Store::record_events_tx(&mut tx, &record.organization_id, &record.events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Milliseconds now; re-exported here so callers stamping a turn use the store's clock.
+    pub fn clock_ms(&self) -> i64 {
+        now_ms()
+    }
+}

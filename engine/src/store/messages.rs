@@ -1,0 +1,161 @@
+//! The messages of a conversation, oldest first.
+
+use serde::Serialize;
+use sqlx::{Any, Transaction};
+
+use super::Store;
+use crate::agent::{HistoryMessage, Role};
+use crate::error::{Error, Result};
+use crate::ids::{ConversationId, MessageId, OrganizationId};
+
+/// A stored message as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub role: Role,
+    pub text: String,
+    pub intent: Option<String>,
+    pub confidence: Option<f64>,
+    pub language: Option<String>,
+    pub citations: serde_json::Value,
+    pub actions: serde_json::Value,
+    pub metadata: serde_json::Value,
+    pub created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: String,
+    conversation_id: String,
+    role: String,
+    text: String,
+    intent: Option<String>,
+    confidence: Option<f64>,
+    language: Option<String>,
+    citations: String,
+    actions: String,
+    metadata: String,
+    created_at: i64,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = Error;
+    fn try_from(row: MessageRow) -> Result<Self> {
+        let json = |raw: &str| {
+            serde_json::from_str(raw).map_err(|e| {
+                Error::internal("a stored message has unreadable JSON").with_source(e)
+            })
+        };
+        Ok(Message {
+            id: MessageId::from_trusted(row.id),
+            conversation_id: ConversationId::from_trusted(row.conversation_id),
+            role: Role::parse(&row.role)
+                .ok_or_else(|| Error::internal("a stored message has an unknown role"))?,
+            text: row.text,
+            intent: row.intent,
+            confidence: row.confidence,
+            language: row.language,
+            citations: json(&row.citations)?,
+            actions: json(&row.actions)?,
+            metadata: json(&row.metadata)?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// A message about to be stored; JSON columns are already encoded.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub role: Role,
+    pub text: String,
+    pub intent: Option<String>,
+    pub confidence: Option<f64>,
+    pub language: Option<String>,
+    pub citations_json: String,
+    pub actions_json: String,
+    pub metadata_json: String,
+    pub created_at: i64,
+}
+
+/// Inserts one message inside `tx`.
+pub(crate) async fn insert_message(
+    tx: &mut Transaction<'static, Any>,
+    org: &OrganizationId,
+    conversation: &ConversationId,
+    message: &NewMessage,
+) -> Result<()> {
+    sqlx::query(
+        "insert into messages (id, conversation_id, organization_id, role, text, intent, \
+         confidence, language, citations, actions, metadata, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+    )
+    .bind(message.id.as_str())
+    .bind(conversation.as_str())
+    .bind(org.as_str())
+    .bind(message.role.as_str())
+    .bind(&message.text)
+    .bind(message.intent.as_deref())
+    .bind(message.confidence)
+    .bind(message.language.as_deref())
+    .bind(&message.citations_json)
+    .bind(&message.actions_json)
+    .bind(&message.metadata_json)
+    .bind(message.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Returns the whole thread of the organization's conversation, oldest first.
+    pub async fn messages(
+        &self,
+        org: &OrganizationId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<Message>> {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "select id, conversation_id, role, text, intent, confidence, language, citations, \
+             actions, metadata, created_at from messages \
+             where organization_id = $1 and conversation_id = $2 order by created_at, id",
+        )
+        .bind(org.as_str())
+        .bind(conversation.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(Message::try_from).collect()
+    }
+
+    /// Returns the last `limit` messages of a conversation, oldest first, as agent history.
+    pub async fn recent_history(
+        &self,
+        org: &OrganizationId,
+        conversation: &ConversationId,
+        limit: i64,
+    ) -> Result<Vec<HistoryMessage>> {
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "select role, text, intent from messages \
+             where organization_id = $1 and conversation_id = $2 \
+             order by created_at desc, id desc limit $3",
+        )
+        .bind(org.as_str())
+        .bind(conversation.as_str())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut history = rows
+            .into_iter()
+            .map(|(role, text, intent)| {
+                Ok(HistoryMessage {
+                    role: Role::parse(&role)
+                        .ok_or_else(|| Error::internal("a stored message has an unknown role"))?,
+                    text,
+                    intent,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        history.reverse();
+        Ok(history)
+    }
+}

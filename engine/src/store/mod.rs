@@ -1,0 +1,254 @@
+//! Relational storage: one [`Store`] over a `sqlx::AnyPool`, so the same SQL serves SQLite (the
+//! embedded default) and PostgreSQL (several replicas).
+//!
+//! Portable SQL only: `$1, $2` placeholders; BIGINT (i64), DOUBLE PRECISION (f64) and TEXT
+//! columns; timestamps as unix milliseconds; booleans as 0/1; JSON as TEXT; casts on aggregates
+//! (`cast(count(*) as bigint)`) because PostgreSQL would return NUMERIC otherwise.
+//!
+//! Each domain adds its own `impl Store { ... }` block in a file of this folder:
+//! - [`orgs`] — organizations.
+//! - [`keys`] — API keys (hashed secrets, rotation, revocation).
+//! - [`customers`] — customer records (the caller's `customer_id` per organization).
+//! - [`conversations`] — conversations and their listing with cursor pagination.
+//! - [`messages`] — the messages of a conversation.
+//! - [`agent_configs`] — each organization's agent configuration.
+//! - [`usage`] — monthly counters behind the free-plan quota.
+//! - [`events`] — the event outbox and its deliveries (claim, complete, replay).
+//! - [`webhooks`] — webhook endpoints and their delivery log.
+
+pub mod agent_configs;
+pub mod conversations;
+pub mod customers;
+pub mod events;
+pub mod keys;
+pub mod memory;
+pub mod messages;
+pub mod orgs;
+pub mod usage;
+pub mod webhooks;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::error::{Error, Result, ResultExt};
+
+/// Which SQL dialect the pool speaks; only used where the two truly differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The database handle shared by the whole process. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pool sizes. SQLite serialises writers anyway, so a handful of connections covers the
+/// readers; PostgreSQL gets more so concurrent requests do not queue on the pool.
+const SQLITE_MAX_CONNECTIONS: u32 = 8;
+const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+
+/// How long a request may wait for a free connection before the store reports itself
+/// unavailable (503) rather than hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long SQLite waits on a locked database before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+impl Store {
+    /// Connects to `url` (`sqlite://path/to/file.db` or `postgres://...`). For SQLite the file
+    /// and its parent folder are created when missing, and every connection runs in WAL mode
+    /// with foreign keys on and a busy timeout.
+    #[tracing::instrument(skip_all, fields(dialect))]
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = dialect_of(url)?;
+        tracing::Span::current().record("dialect", tracing::field::debug(dialect));
+        let url = match dialect {
+            Dialect::Sqlite => prepare_sqlite_url(url)?,
+            Dialect::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| Error::invalid("the database URL is not valid").with_source(e))?;
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(SQLITE_MAX_CONNECTIONS)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the one writer; NORMAL sync is
+                            // durable across application crashes (not power loss of the last
+                            // transactions), the usual trade-off for WAL.
+                            conn.execute("pragma journal_mode = wal").await?;
+                            conn.execute("pragma synchronous = normal").await?;
+                            conn.execute("pragma foreign_keys = on").await?;
+                            conn.execute(
+                                format!("pragma busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str(),
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+            }
+            Dialect::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(POSTGRES_MAX_CONNECTIONS)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await
+            }
+        }
+        .map_err(|e| Error::unavailable("could not connect to the database").with_source(e))?;
+        Ok(Store { pool, dialect })
+    }
+
+    /// Applies every pending migration of this store's dialect.
+    #[tracing::instrument(skip_all)]
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &migrations::SQLITE,
+            Dialect::Postgres => &migrations::POSTGRES,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .or_internal("applying database migrations failed")
+    }
+
+    /// The underlying pool, for domain modules and tests.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front
+    /// (`begin immediate`), so two transactions never deadlock upgrading a read lock; keep it
+    /// short and never call a model or a remote service while it is open.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("begin immediate").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// Runs `select 1`: tells whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the unix epoch, the unit of every stored timestamp.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn dialect_of(url: &str) -> Result<Dialect> {
+    if url.starts_with("sqlite:") {
+        Ok(Dialect::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Dialect::Postgres)
+    } else {
+        Err(Error::invalid(
+            "the database URL must start with sqlite:// or postgres://",
+        ))
+    }
+}
+
+/// Makes sure the SQLite file can be created: creates its parent folder and adds
+/// `mode=rwc` unless the URL already sets a mode or points at memory.
+fn prepare_sqlite_url(url: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path == ":memory:" || query.is_some_and(|q| q.contains("mode=memory")) {
+        return Ok(url.to_owned());
+    }
+    if let Some(parent) = Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::unavailable(format!(
+                    "could not create the database folder {}",
+                    parent.display()
+                ))
+                .with_source(e)
+            })?;
+        }
+    }
+    Ok(match query {
+        Some(q) if q.contains("mode=") => url.to_owned(),
+        Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
+        None => format!("sqlite://{path}?mode=rwc"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_gain_create_mode_and_keep_their_path() {
+        let dir = tempfile_dir();
+        let url = format!("sqlite://{}/nested/x.db", dir.display());
+        let prepared = prepare_sqlite_url(&url).unwrap();
+        assert_eq!(prepared, format!("{url}?mode=rwc"));
+        assert!(dir.join("nested").is_dir());
+    }
+
+    #[test]
+    fn unknown_url_schemes_are_rejected_with_a_clear_message() {
+        let err = dialect_of("mysql://x").unwrap_err();
+        assert!(err.message().contains("sqlite://"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_fresh_sqlite_file_is_created_and_migrated() {
+        let dir = tempfile_dir();
+        let url = format!("sqlite://{}/data/blaigent.db", dir.display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store.ping().await.unwrap();
+        assert!(dir.join("data/blaigent.db").is_file());
+        // Migrating twice is a no-op.
+        store.migrate().await.unwrap();
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("blaigent-store-{}", crate::ids::fresh_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,313 @@
+//! The command line of `blaigent-eval`: global options, one subcommand per suite, and the
+//! baseline comparison that sets the exit status.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use engine::intent::ClassifierSettings;
+
+use crate::cache::EmbeddingCache;
+use crate::data::{self, Splits};
+use crate::report::{describe, Baseline, Report};
+use crate::suites::gate::Degrade;
+use crate::suites::intent::IntentOptions;
+use crate::suites::language::LanguageOptions;
+use crate::suites::{self, Context};
+
+/// Offline evaluation of the Blaigent engine: intent, out-of-scope, language, and a CI gate.
+#[derive(Debug, Parser)]
+#[command(name = "blaigent-eval", version)]
+pub struct Cli {
+    /// Folder of the public data sets (default: BLAIGENT_EVALDATA or ../shared/evaldata).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Where report.md and report.json go (default: target/eval-reports/<suite>).
+    #[arg(long, global = true)]
+    pub out: Option<PathBuf>,
+    /// Do not read or write the embedding cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Compare with this baseline; exit non-zero when a metric drops beyond its tolerance.
+    #[arg(long, global = true)]
+    pub baseline: Option<PathBuf>,
+    /// Write the figures of this run as a baseline file.
+    #[arg(long, global = true)]
+    pub write_baseline: Option<PathBuf>,
+    /// Allowed absolute drop per metric when writing a baseline.
+    #[arg(long, global = true, default_value_t = 0.02)]
+    pub tolerance: f64,
+    #[command(flatten)]
+    pub classifier: ClassifierArgs,
+    #[command(subcommand)]
+    pub suite: Suite,
+}
+
+/// Overrides of the shipped classifier settings (for tuning on validation splits).
+#[derive(Debug, Clone, Args)]
+pub struct ClassifierArgs {
+    #[arg(long, global = true)]
+    pub lexical_weight: Option<f32>,
+    #[arg(long, global = true)]
+    pub buckets: Option<u32>,
+    #[arg(long, global = true)]
+    pub epochs: Option<usize>,
+    #[arg(long, global = true)]
+    pub l2: Option<f32>,
+    #[arg(long, global = true)]
+    pub learning_rate: Option<f32>,
+    #[arg(long, global = true)]
+    pub batch_size: Option<usize>,
+    #[arg(long, global = true)]
+    pub threshold: Option<f32>,
+    #[arg(long, global = true)]
+    pub calibration_folds: Option<usize>,
+}
+
+impl ClassifierArgs {
+    fn apply(&self, mut s: ClassifierSettings) -> ClassifierSettings {
+        if let Some(v) = self.lexical_weight {
+            s.lexical_weight = v;
+        }
+        if let Some(v) = self.buckets {
+            s.buckets = v;
+        }
+        if let Some(v) = self.epochs {
+            s.train.epochs = v;
+        }
+        if let Some(v) = self.l2 {
+            s.train.l2 = v;
+        }
+        if let Some(v) = self.learning_rate {
+            s.train.learning_rate = v;
+        }
+        if let Some(v) = self.batch_size {
+            s.train.batch_size = v;
+        }
+        if let Some(v) = self.threshold {
+            s.threshold = v;
+        }
+        if let Some(v) = self.calibration_folds {
+            s.calibration_folds = v;
+        }
+        s
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Suite {
+    /// Intent accuracy, macro-F1, per-intent scores, confusions, latency.
+    Intent(IntentArgs),
+    /// Out-of-scope detection at the shipped threshold and over a curve.
+    Oos {
+        /// clinc150 or banking77-oos.
+        #[arg(long, default_value = "clinc150")]
+        dataset: String,
+    },
+    /// Language identification on the lingua test data.
+    Language {
+        /// At most this many samples per language and kind.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Only sentences, word-pairs or single-words.
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// The fast CI gate (compare with --baseline evals/baselines/gate.json).
+    Gate {
+        /// Deliberately weaken the classifier (to see the gate fail).
+        #[arg(long, value_enum, default_value_t = DegradeArg::None)]
+        degrade: DegradeArg,
+    },
+    /// Validates an answers, policy or conversations case file (not executed yet; see docs).
+    Cases {
+        #[arg(long, value_enum)]
+        kind: CaseKind,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Embeds every public benchmark into the cache.
+    Warm,
+}
+
+#[derive(Debug, Args)]
+pub struct IntentArgs {
+    /// A built-in data set: banking77, clinc150, banking77-oos, bitext, bitext-defaults.
+    #[arg(long, conflicts_with_all = ["train", "test"])]
+    pub dataset: Option<String>,
+    /// A `text,label` CSV or JSON file to train on.
+    #[arg(long, requires = "test")]
+    pub train: Option<PathBuf>,
+    /// A `text,label` file to score.
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
+    /// An optional validation file (calibration; scored with --dev).
+    #[arg(long)]
+    pub validation: Option<PathBuf>,
+    /// Examples per intent sampled from train.
+    #[arg(long)]
+    pub shots: Option<usize>,
+    /// Seeds of the sampling (one run each).
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    /// Score the validation split (tuning), never the test split.
+    #[arg(long)]
+    pub dev: bool,
+    /// Messages timed one by one, embedding included.
+    #[arg(long, default_value_t = 200)]
+    pub latency_samples: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DegradeArg {
+    None,
+    OneExample,
+    Shuffled,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CaseKind {
+    Answers,
+    Policy,
+    Conversations,
+}
+
+fn load_intent_splits(args: &IntentArgs, data_dir: &Path) -> Result<Splits> {
+    if let Some(name) = &args.dataset {
+        return data::dataset(name, data_dir);
+    }
+    let (Some(train), Some(test)) = (&args.train, &args.test) else {
+        bail!("give --dataset NAME or --train FILE --test FILE");
+    };
+    Ok(Splits {
+        name: train
+            .file_stem()
+            .map_or("custom".into(), |s| s.to_string_lossy().into_owned()),
+        train: data::load_labelled_file(train)?,
+        validation: match &args.validation {
+            Some(path) => data::load_labelled_file(path)?,
+            None => Vec::new(),
+        },
+        test: data::load_labelled_file(test)?,
+    })
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let data_dir = data::data_dir(cli.data_dir.as_deref());
+    if let Suite::Cases { kind, file } = &cli.suite {
+        return validate_cases(*kind, file);
+    }
+    let embedder: Arc<dyn engine::embed::Embedder> = Arc::new(
+        engine::embed::local::LocalEmbedder::load_default()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("loading the embedding model")?,
+    );
+    let defaults = ClassifierSettings::default();
+    let ctx = Context {
+        data_dir: data_dir.clone(),
+        cache: EmbeddingCache::new(embedder, cli.no_cache),
+        settings: cli.classifier.apply(defaults),
+    };
+    let report = match &cli.suite {
+        Suite::Intent(args) => {
+            let splits = load_intent_splits(args, &data_dir)?;
+            let options = IntentOptions {
+                shots: args.shots,
+                seeds: args.seeds,
+                dev: args.dev,
+                latency_samples: args.latency_samples,
+            };
+            suites::intent::run(&ctx, &splits, &options)?
+        }
+        Suite::Oos { dataset } => suites::oos::run(&ctx, &data::dataset(dataset, &data_dir)?)?,
+        Suite::Language { limit, kind } => suites::language::run(
+            &ctx,
+            &LanguageOptions {
+                per_language_limit: *limit,
+                kind: kind.clone(),
+            },
+        )?,
+        Suite::Gate { degrade } => {
+            let how = match degrade {
+                DegradeArg::None => Degrade::None,
+                DegradeArg::OneExample => Degrade::OneExamplePerIntent,
+                DegradeArg::Shuffled => Degrade::ShuffledLabels,
+            };
+            suites::gate::run(&ctx, how)?
+        }
+        Suite::Warm => {
+            warm(&ctx)?;
+            return Ok(0);
+        }
+        Suite::Cases { .. } => return Ok(0),
+    };
+    finish(&cli, &report)
+}
+
+/// Writes the report, prints it, and compares with the baseline.
+fn finish(cli: &Cli, report: &Report) -> Result<i32> {
+    let out = cli.out.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("target")
+            .join("eval-reports")
+            .join(&report.suite)
+    });
+    report.write(&out)?;
+    println!("{}", report.markdown());
+    eprintln!("report written to {}", out.display());
+    if let Some(path) = &cli.write_baseline {
+        Baseline::from_report(report, cli.tolerance).save(path)?;
+        eprintln!("baseline written to {}", path.display());
+    }
+    if let Some(path) = &cli.baseline {
+        let regressions = Baseline::load(path)?.compare(report);
+        if !regressions.is_empty() {
+            eprintln!(
+                "FAILED: metrics below the baseline {}:\n{}",
+                path.display(),
+                describe(&regressions)
+            );
+            return Ok(1);
+        }
+        eprintln!(
+            "passed: no metric dropped beyond its tolerance ({})",
+            path.display()
+        );
+    }
+    Ok(0)
+}
+
+fn warm(ctx: &Context) -> Result<()> {
+    for name in [
+        "banking77",
+        "clinc150",
+        "banking77-oos",
+        "bitext",
+        "bitext-defaults",
+    ] {
+        let splits = data::dataset(name, &ctx.data_dir)?;
+        for rows in [&splits.train, &splits.validation, &splits.test] {
+            if !rows.is_empty() {
+                ctx.cache.embed(&suites::intent::texts(rows))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_cases(kind: CaseKind, file: &Path) -> Result<i32> {
+    use crate::suites::scripted::{load_cases, AnswerCase, ConversationCase, PolicyCase};
+    let count = match kind {
+        CaseKind::Answers => load_cases::<AnswerCase>(file)?.len(),
+        CaseKind::Policy => load_cases::<PolicyCase>(file)?.len(),
+        CaseKind::Conversations => load_cases::<ConversationCase>(file)?.len(),
+    };
+    println!(
+        "{count} {kind:?} cases parsed from {}; they were validated, not executed",
+        file.display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,168 @@
+//! The main content of an HTML page as Markdown.
+//!
+//! The content root is `<main>`, else `<article>`, else `[role=main]`, else `<body>`. Inside it,
+//! scripts, styles, navigation, headers, footers, asides, forms and hidden elements are dropped;
+//! headings become `#` lines, list items `- ` lines, and block elements end paragraphs.
+
+use ego_tree::NodeRef;
+use scraper::{Html, Node, Selector};
+
+use super::{first_heading, Body, Extracted};
+use crate::normalize::normalize;
+
+/// Elements whose whole subtree is boilerplate.
+const DROPPED: &[&str] = &[
+    "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg",
+    "template", "button", "select", "head",
+];
+
+/// Elements that end a paragraph.
+const BLOCKS: &[&str] = &[
+    "p", "div", "section", "article", "main", "table", "tr", "ul", "ol", "blockquote", "pre",
+    "br", "hr", "dl", "dt", "dd", "figure", "figcaption", "details", "summary",
+];
+
+/// Extracts the main content and title of a page.
+pub fn extract_html(html: &str) -> Extracted {
+    let document = Html::parse_document(html);
+    let title = Selector::parse("title").ok().and_then(|s| {
+        document
+            .select(&s)
+            .next()
+            .map(|t| t.text().collect::<String>().trim().to_owned())
+            .filter(|t| !t.is_empty())
+    });
+    let root = ["main", "article", "[role=main]", "body"]
+        .iter()
+        .filter_map(|css| Selector::parse(css).ok())
+        .find_map(|s| document.select(&s).next());
+    let mut out = String::new();
+    match root {
+        Some(root) => walk(*root, &mut out),
+        None => walk(document.tree.root(), &mut out),
+    }
+    let markdown = normalize(&out);
+    let title = title.or_else(|| first_heading(&markdown));
+    Extracted {
+        title,
+        body: Body::Markdown(markdown),
+    }
+}
+
+fn is_hidden(element: &scraper::node::Element) -> bool {
+    element.attr("hidden").is_some()
+        || element.attr("aria-hidden") == Some("true")
+        || element
+            .attr("style")
+            .is_some_and(|s| s.replace(' ', "").contains("display:none"))
+}
+
+fn walk(node: NodeRef<'_, Node>, out: &mut String) {
+    match node.value() {
+        Node::Text(text) => {
+            out.push_str(&text.replace('\n', " "));
+        }
+        Node::Element(element) => {
+            let name = element.name();
+            if DROPPED.contains(&name) || is_hidden(element) {
+                return;
+            }
+            let heading_level = match name {
+                "h1" => Some(1),
+                "h2" => Some(2),
+                "h3" => Some(3),
+                "h4" => Some(4),
+                "h5" => Some(5),
+                "h6" => Some(6),
+                _ => None,
+            };
+            if let Some(level) = heading_level {
+                let mut text = String::new();
+                for child in node.children() {
+                    walk(child, &mut text);
+                }
+                let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !text.is_empty() {
+                    out.push_str("\n\n");
+                    out.push_str(&"#".repeat(level));
+                    out.push(' ');
+                    out.push_str(&text);
+                    out.push_str("\n\n");
+                }
+                return;
+            }
+            match name {
+                "li" => out.push_str("\n- "),
+                "td" | "th" => out.push_str(" | "),
+                _ if BLOCKS.contains(&name) => out.push_str("\n\n"),
+                _ => {}
+            }
+            for child in node.children() {
+                walk(child, out);
+            }
+            if BLOCKS.contains(&name) {
+                out.push('\n');
+            }
+        }
+        _ => {
+            for child in node.children() {
+                walk(child, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_content_keeps_headings_and_drops_noise() {
+        let page = r#"<html><head><title>Help centre</title><style>p{}</style></head><body>
+            <header><a href="/">Logo</a></header>
+            <nav><ul><li>Home</li><li>Shop</li></ul></nav>
+            <main>
+              <h1>Shipping</h1>
+              <p>We ship within <b>2 days</b>.</p>
+              <h2>International</h2>
+              <ul><li>EU: 4 days</li><li>US: 7 days</li></ul>
+              <div style="display: none">secret banner</div>
+              <script>var tracking = "evil";</script>
+            </main>
+            <aside>Newsletter signup</aside>
+            <footer>Copyright</footer></body></html>"#;
+        let out = extract_html(page);
+        assert_eq!(out.title.as_deref(), Some("Help centre"));
+        let Body::Markdown(text) = out.body else {
+            panic!("markdown")
+        };
+        assert_eq!(
+            text,
+            "# Shipping\n\nWe ship within 2 days.\n\n## International\n\n- EU: 4 days\n- US: 7 days"
+        );
+    }
+
+    #[test]
+    fn a_page_that_is_all_script_has_no_text() {
+        let out = extract_html("<html><body><script>document.write('hi')</script></body></html>");
+        assert!(out.is_empty());
+    }
+}
+
+/// The http(s) links of a page, resolved against `base`, without fragments, in page order.
+pub fn links(html: &str, base: &url::Url) -> Vec<url::Url> {
+    let document = Html::parse_document(html);
+    let Ok(anchors) = Selector::parse("a[href]") else {
+        return Vec::new();
+    };
+    document
+        .select(&anchors)
+        .filter_map(|a| a.value().attr("href"))
+        .filter_map(|href| base.join(href.trim()).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(|mut u| {
+            u.set_fragment(None);
+            u
+        })
+        .collect()
+}

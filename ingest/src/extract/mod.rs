@@ -1,0 +1,215 @@
+//! Extraction: bytes of a known format -> text with structure.
+//!
+//! Prose formats (PDF, HTML, Markdown, plain text) become one Markdown or plain body that the
+//! chunker splits; record formats (FAQ pairs, product rows from CSV or JSON) become one record
+//! per pair or row, each indexed as its own chunk with its fields kept as metadata.
+//!
+//! - [`pdf`]: PDF text (panics of the parser are caught; encrypted or corrupt files fail with a
+//!   readable reason).
+//! - [`html`]: the main content of a page, headings as `#`, boilerplate dropped.
+//! - [`records`]: FAQ pairs and product rows (CSV, JSON).
+
+pub mod html;
+pub mod pdf;
+pub mod records;
+
+use engine::error::{Error, Result};
+
+use crate::normalize::normalize;
+
+/// A format the pipeline can extract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Pdf,
+    Html,
+    Markdown,
+    PlainText,
+    Csv,
+    Json,
+}
+
+impl Format {
+    /// Picks the format from a content type (parameters ignored) or, failing that, the file
+    /// name's extension. `None` means unsupported (415).
+    pub fn detect(content_type: Option<&str>, file_name: Option<&str>) -> Option<Format> {
+        let by_type = content_type.and_then(|ct| {
+            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            Some(match essence.as_str() {
+                "application/pdf" => Format::Pdf,
+                "text/html" | "application/xhtml+xml" => Format::Html,
+                "text/markdown" | "text/x-markdown" => Format::Markdown,
+                "text/plain" => Format::PlainText,
+                "text/csv" | "application/csv" => Format::Csv,
+                "application/json" => Format::Json,
+                _ => return None,
+            })
+        });
+        let by_name = file_name.and_then(|name| {
+            let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+            Some(match ext.as_str() {
+                "pdf" => Format::Pdf,
+                "html" | "htm" => Format::Html,
+                "md" | "markdown" => Format::Markdown,
+                "txt" | "text" => Format::PlainText,
+                "csv" => Format::Csv,
+                "json" => Format::Json,
+                _ => return None,
+            })
+        });
+        // A browser labels many files `application/octet-stream` or `text/plain`: a precise
+        // extension wins over a generic type.
+        match (by_type, by_name) {
+            (Some(Format::PlainText), Some(named)) => Some(named),
+            (Some(t), _) => Some(t),
+            (None, named) => named,
+        }
+    }
+}
+
+/// One record: an FAQ pair or a product row, indexed as its own chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Shown as the chunk's heading (the question, the product name).
+    pub heading: String,
+    /// The searchable text (`field: value` lines for products).
+    pub text: String,
+    /// The original fields.
+    pub metadata: serde_json::Value,
+}
+
+/// What extraction produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// Markdown with `#` headings, split by the Markdown-aware splitter.
+    Markdown(String),
+    /// Text without structure.
+    Plain(String),
+    /// One chunk per record.
+    Records(Vec<Record>),
+}
+
+/// The extracted, normalised content of one source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extracted {
+    /// A title found in the content (`<title>`, the first `#` heading), if any.
+    pub title: Option<String>,
+    pub body: Body,
+}
+
+impl Extracted {
+    /// The text whose sha256 is the document's content hash.
+    pub fn canonical_text(&self) -> String {
+        match &self.body {
+            Body::Markdown(t) | Body::Plain(t) => t.clone(),
+            Body::Records(records) => records
+                .iter()
+                .map(|r| format!("{}\n{}", r.heading, r.text))
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        }
+    }
+
+    /// True when there is nothing to index.
+    pub fn is_empty(&self) -> bool {
+        match &self.body {
+            Body::Markdown(t) | Body::Plain(t) => t.trim().is_empty(),
+            Body::Records(r) => r.is_empty(),
+        }
+    }
+}
+
+/// Extracts `bytes` of `format`. Blocking (PDF parsing can take a while): call from
+/// `spawn_blocking`.
+pub fn extract(format: Format, bytes: &[u8]) -> Result<Extracted> {
+    let extracted = match format {
+        Format::Pdf => Extracted {
+            title: None,
+            body: Body::Plain(normalize(&pdf::extract_pdf(bytes)?)),
+        },
+        Format::Html => html::extract_html(&utf8(bytes)?),
+        Format::Markdown => {
+            let text = normalize(&utf8(bytes)?);
+            Extracted {
+                title: first_heading(&text),
+                body: Body::Markdown(text),
+            }
+        }
+        Format::PlainText => Extracted {
+            title: None,
+            body: Body::Plain(normalize(&utf8(bytes)?)),
+        },
+        Format::Csv => Extracted {
+            title: None,
+            body: Body::Records(records::csv_rows(bytes)?),
+        },
+        Format::Json => records::json_document(bytes)?,
+    };
+    if extracted.is_empty() {
+        return Err(Error::unprocessable(match format {
+            Format::Html => "the page has no readable text (only scripts or navigation)",
+            Format::Pdf => "the PDF contains no extractable text (a scan without OCR?)",
+            _ => "the document contains no text",
+        }));
+    }
+    Ok(extracted)
+}
+
+/// Decodes UTF-8 (with or without a byte-order mark); other encodings are read as Latin-1,
+/// which never fails and keeps ASCII intact.
+fn utf8(bytes: &[u8]) -> Result<String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(_) => Ok(bytes.iter().map(|b| char::from(*b)).collect()),
+    }
+}
+
+/// The text of the first Markdown heading.
+pub fn first_heading(markdown: &str) -> Option<String> {
+    markdown.lines().find_map(|line| {
+        let trimmed = line.trim_start();
+        let rest = trimmed.trim_start_matches('#');
+        (trimmed.starts_with('#') && rest.starts_with(' ') && !rest.trim().is_empty())
+            .then(|| rest.trim().to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_detected_from_type_or_extension() {
+        assert_eq!(
+            Format::detect(Some("application/pdf"), None),
+            Some(Format::Pdf)
+        );
+        assert_eq!(
+            Format::detect(Some("text/html; charset=utf-8"), None),
+            Some(Format::Html)
+        );
+        assert_eq!(
+            Format::detect(Some("text/plain"), Some("faq.md")),
+            Some(Format::Markdown)
+        );
+        assert_eq!(
+            Format::detect(Some("application/octet-stream"), Some("products.CSV")),
+            Some(Format::Csv)
+        );
+        assert_eq!(Format::detect(Some("image/png"), Some("logo.png")), None);
+        assert_eq!(Format::detect(None, Some("archive.zip")), None);
+    }
+
+    #[test]
+    fn markdown_keeps_its_headings_and_title() {
+        let out = extract(Format::Markdown, b"# Returns\n\nSend it  back.\n").expect("extract");
+        assert_eq!(out.title.as_deref(), Some("Returns"));
+        assert_eq!(out.body, Body::Markdown("# Returns\n\nSend it back.".into()));
+    }
+
+    #[test]
+    fn empty_documents_are_refused_with_a_reason() {
+        let err = extract(Format::PlainText, b"  \n\n ").expect_err("empty");
+        assert_eq!(err.message(), "the document contains no text");
+    }
+}
