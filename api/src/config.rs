@@ -99,6 +99,8 @@ pub struct Config {
     /// `tracing` filter, e.g. `info` or `api=debug,sqlx=warn`.
     pub log_filter: String,
     pub log_format: LogFormat,
+    /// Webhook delivery: timeouts, retry ladder, limits, SSRF allowlist (`BLAIGENT_WEBHOOK_*`).
+    pub webhooks: engine::webhooks::WebhookSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -113,6 +115,7 @@ impl std::fmt::Debug for Config {
             .field("key_touch_interval_secs", &self.key_touch_interval_secs)
             .field("log_filter", &self.log_filter)
             .field("log_format", &self.log_format)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -141,6 +144,7 @@ impl Config {
             key_touch_interval_secs: 60,
             log_filter: "info,sqlx=warn".into(),
             log_format: LogFormat::Pretty,
+            webhooks: engine::webhooks::WebhookSettings::default(),
         }
     }
 
@@ -211,6 +215,10 @@ impl Config {
         if let Some(format) = args.log_format.or(file.log_format) {
             config.log_format = format;
         }
+        config
+            .webhooks
+            .apply_env(|name| std::env::var(name).ok())
+            .map_err(|e| anyhow::anyhow!(e))?;
         Ok(config)
     }
 }

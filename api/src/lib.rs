@@ -107,6 +107,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let _dispatcher = routes::webhooks::start_dispatcher(&state);
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

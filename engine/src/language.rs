@@ -133,7 +133,10 @@ mod tests {
         let d = detect("Wo ist meine Bestellung? Ich warte schon seit zwei Wochen darauf.");
         assert_eq!(d.code, "de");
         assert!(d.reliable);
-        assert_eq!(detect("¿Dónde está mi pedido? Lo compré hace dos semanas.").code, "es");
+        assert_eq!(
+            detect("¿Dónde está mi pedido? Lo compré hace dos semanas.").code,
+            "es"
+        );
         assert_eq!(detect("我的订单在哪里？").code, "zh");
         assert!(detect("我的订单在哪里？").reliable);
     }
@@ -152,9 +155,16 @@ mod tests {
 
     #[test]
     fn the_requested_language_wins() {
-        assert_eq!(resolve(Some("PT"), "Where is my order? It is late.", "en"), "pt");
         assert_eq!(
-            resolve(Some(" "), "Where is my order? It has not arrived yet.", "de"),
+            resolve(Some("PT"), "Where is my order? It is late.", "en"),
+            "pt"
+        );
+        assert_eq!(
+            resolve(
+                Some(" "),
+                "Where is my order? It has not arrived yet.",
+                "de"
+            ),
             "en"
         );
     }

@@ -21,6 +21,7 @@
 //! - [`store`]: relational storage over SQLite or PostgreSQL (one `sqlx::AnyPool`).
 //! - [`events`]: the event types and the durable outbox other code writes events to.
 //! - [`webhooks`]: signed, retried delivery of events to subscribed endpoints.
+//! - [`widget`]: the embed widget's origin checks, visitor tokens and customer signatures.
 
 pub mod agent;
 pub mod channel;
@@ -43,5 +44,6 @@ pub mod rewrite;
 pub mod store;
 pub mod text;
 pub mod webhooks;
+pub mod widget;
 
 pub use error::{Error, ErrorKind, Result};

@@ -38,3 +38,23 @@ create table memory_summaries (
     updated_at bigint not null
 );
 create index memory_summaries_customer on memory_summaries (organization_id, customer_id, updated_at);
+
+-- ===========================================================================================
+-- Intents: an organization's changes to the default intent set. Owned by engine::intent /
+-- engine::store::intents. No rows = the shipped defaults. A row with examples adds an intent
+-- or replaces a default intent's examples; a row with disabled = 1 removes a default intent.
+-- ===========================================================================================
+
+create table intents (
+    id text primary key,
+    organization_id text not null references organizations (id) on delete cascade,
+    label text not null,
+    description text not null default '',
+    -- JSON array of example utterances
+    examples text not null default '[]',
+    -- 0/1: 1 hides a default intent of the same label
+    disabled bigint not null default 0,
+    created_at bigint not null,
+    updated_at bigint not null,
+    unique (organization_id, label)
+);

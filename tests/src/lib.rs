@@ -9,6 +9,8 @@
 //!   `postgres://postgres@127.0.0.1:5432/postgres`).
 //! - [`both_backends!`] — runs one scenario as two tests, one per backend.
 
+pub mod openai_mock;
+
 use std::sync::Arc;
 
 use anyhow::Context;

@@ -12,7 +12,9 @@ pub mod chat;
 pub mod conversations;
 pub mod fallback;
 pub mod health;
+pub mod memory;
 pub mod openapi;
+pub mod webhooks;
 
 use axum::Router;
 
@@ -22,9 +24,11 @@ use crate::state::AppState;
 pub fn authenticated() -> Router<AppState> {
     Router::new()
         .merge(chat::router())
+        .merge(memory::router())
         .merge(conversations::router())
         .merge(agent_config::router())
         .merge(api_keys::router())
+        .merge(webhooks::router())
 }
 
 /// Routes open to anyone: health checks and the API description.

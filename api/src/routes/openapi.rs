@@ -46,9 +46,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = BaseDoc::openapi();
     doc.merge(super::health::ApiDoc::openapi());
     doc.merge(super::chat::ApiDoc::openapi());
+    doc.merge(super::memory::ApiDoc::openapi());
     doc.merge(super::conversations::ApiDoc::openapi());
     doc.merge(super::agent_config::ApiDoc::openapi());
     doc.merge(super::api_keys::ApiDoc::openapi());
+    doc.merge(super::webhooks::ApiDoc::openapi());
     // Other route modules: one `doc.merge(super::<module>::ApiDoc::openapi());` line each.
     doc
 }

@@ -128,6 +128,7 @@ impl Agent {
     /// Runs the model route. Logs failures at WARN (transient) or ERROR (permanent) without
     /// customer text.
     #[tracing::instrument(skip_all, fields(model = model.model_name(), passages = passages.len()))]
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn model_answer(
         &self,
         model: &dyn ChatModel,

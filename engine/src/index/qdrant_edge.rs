@@ -7,7 +7,8 @@
 //! its `flush` panics if another writer holds the log at that moment.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use async_trait::async_trait;
 use qdrant_edge::{
@@ -114,6 +115,28 @@ impl EdgeIndex {
         tokio::task::spawn_blocking(move || Self::open(&path, dimension))
             .await
             .map_err(|e| Error::internal("opening the vector index failed").with_source(e))?
+    }
+
+    /// Opens the index at `path`, or returns the instance this process already has open there:
+    /// two engines on one folder would overwrite each other's files (a server restarted
+    /// in-process, as the tests do, reuses the open one).
+    pub async fn open_shared(path: PathBuf, dimension: usize) -> Result<Arc<Self>> {
+        static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<EdgeIndex>>>> =
+            LazyLock::new(|| Mutex::new(HashMap::new()));
+        let key = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        let existing = OPEN
+            .lock()
+            .map_err(|_| Error::internal("the vector index registry is poisoned"))?
+            .get(&key)
+            .and_then(Weak::upgrade);
+        if let Some(index) = existing {
+            return index.ensure_collection(dimension).await.map(|()| index);
+        }
+        let index = Arc::new(Self::open_async(path, dimension).await?);
+        OPEN.lock()
+            .map_err(|_| Error::internal("the vector index registry is poisoned"))?
+            .insert(key, Arc::downgrade(&index));
+        Ok(index)
     }
 
     /// Merges segments and builds the HNSW graph when the engine's thresholds say so. Blocking;

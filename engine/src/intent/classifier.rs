@@ -40,7 +40,7 @@ impl Default for ClassifierSettings {
             buckets: 1 << 15,
             lexical_weight: 6.0,
             threshold: 0.5,
-            calibration_folds: 0,
+            calibration_folds: 5,
             temperature: 1.0,
         }
     }
@@ -87,14 +87,21 @@ impl IntentClassifier {
             )));
         }
         if examples.is_empty() {
-            return Err(Error::invalid("an intent classifier needs at least one example"));
+            return Err(Error::invalid(
+                "an intent classifier needs at least one example",
+            ));
         }
         let (labels, ys) = index_labels(examples);
         let mut classifier = Self::fit(examples, embeddings, &ys, labels.len(), settings);
         classifier.labels = labels;
         if settings.calibration_folds > 1 {
-            classifier.temperature =
-                cross_validated_temperature(examples, embeddings, &ys, classifier.labels.len(), settings);
+            classifier.temperature = cross_validated_temperature(
+                examples,
+                embeddings,
+                &ys,
+                classifier.labels.len(),
+                settings,
+            );
         }
         Ok(classifier)
     }
@@ -192,12 +199,8 @@ impl IntentClassifier {
     /// Predicts the intent of one message from its text and embedding.
     pub fn classify(&self, text: &str, embedding: &[f32]) -> IntentPrediction {
         let p = self.probabilities(text, embedding);
-        let mut ranked: Vec<(String, f32)> = self
-            .labels
-            .iter()
-            .cloned()
-            .zip(p.iter().copied())
-            .collect();
+        let mut ranked: Vec<(String, f32)> =
+            self.labels.iter().cloned().zip(p.iter().copied()).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         ranked.truncate(RANKED);
         let (best, confidence) = ranked
@@ -206,7 +209,11 @@ impl IntentClassifier {
             .unwrap_or_else(|| (OTHER.to_string(), 0.0));
         let out_of_scope = confidence < self.threshold || best == OTHER;
         IntentPrediction {
-            label: if out_of_scope { OTHER.to_string() } else { best },
+            label: if out_of_scope {
+                OTHER.to_string()
+            } else {
+                best
+            },
             confidence,
             out_of_scope,
             ranked,
@@ -241,11 +248,17 @@ fn cross_validated_temperature(
         if train.is_empty() || held.is_empty() {
             continue;
         }
-        let pick_examples: Vec<IntentExample> = train.iter().map(|&i| examples[i].clone()).collect();
+        let pick_examples: Vec<IntentExample> =
+            train.iter().map(|&i| examples[i].clone()).collect();
         let pick_embeddings: Vec<Vec<f32>> = train.iter().map(|&i| embeddings[i].clone()).collect();
         let pick_ys: Vec<usize> = train.iter().map(|&i| ys[i]).collect();
-        let model =
-            IntentClassifier::fit(&pick_examples, &pick_embeddings, &pick_ys, classes, settings);
+        let model = IntentClassifier::fit(
+            &pick_examples,
+            &pick_embeddings,
+            &pick_ys,
+            classes,
+            settings,
+        );
         for &i in &held {
             logits.push(model.logits(&examples[i].text, &embeddings[i]));
             gold.push(ys[i]);

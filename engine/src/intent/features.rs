@@ -173,13 +173,19 @@ mod tests {
 
     #[test]
     fn words_are_lowercased_and_split_on_punctuation() {
-        assert_eq!(words("Where's my CARD? (virtual)"), ["where's", "my", "card", "virtual"]);
+        assert_eq!(
+            words("Where's my CARD? (virtual)"),
+            ["where's", "my", "card", "virtual"]
+        );
     }
 
     #[test]
     fn shared_word_parts_share_buckets() {
         let a: Vec<u32> = term_counts("refund", 1 << 16).iter().map(|p| p.0).collect();
-        let b: Vec<u32> = term_counts("refunded", 1 << 16).iter().map(|p| p.0).collect();
+        let b: Vec<u32> = term_counts("refunded", 1 << 16)
+            .iter()
+            .map(|p| p.0)
+            .collect();
         let shared = a.iter().filter(|id| b.contains(id)).count();
         assert!(shared >= 6, "only {shared} shared n-grams");
     }

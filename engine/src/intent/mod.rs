@@ -7,6 +7,7 @@
 //! - [`calibrate`]: temperature scaling and the expected calibration error.
 //! - [`classifier`]: [`IntentClassifier`], the trained model and its out-of-scope threshold.
 //! - [`defaults`]: the shipped customer-service intent set (`default_intents.tsv`).
+//! - [`service`]: [`IntentService`], one classifier per organization, retrained on change.
 //!
 //! The classifier is trained in-process from examples in milliseconds (the default set) to
 //! seconds (BANKING77's 10,000 examples, release build), so an organization's edits take
@@ -16,11 +17,13 @@ pub mod calibrate;
 pub mod classifier;
 pub mod defaults;
 pub mod features;
+pub mod service;
 pub mod train;
 
 use serde::{Deserialize, Serialize};
 
 pub use classifier::{ClassifierSettings, IntentClassifier};
+pub use service::{IntentDefinition, IntentService, IntentSource};
 pub use train::TrainSettings;
 
 /// The label of a message that fits none of the intents.

@@ -198,14 +198,41 @@ impl LinearModel {
                     grad_bias.iter_mut().zip(&p).for_each(|(g, pk)| *g += pk);
                 }
                 for j in 0..dense_dim {
-                    adam_row(&mut model.dense, &mut grad_dense, &mut dense_adam, j, c, step, lr, settings.l2);
+                    adam_row(
+                        &mut model.dense,
+                        &mut grad_dense,
+                        &mut dense_adam,
+                        j,
+                        c,
+                        step,
+                        lr,
+                        settings.l2,
+                    );
                 }
                 for &j in &touched {
-                    adam_row(&mut model.sparse, &mut grad_sparse, &mut sparse_adam, j, c, step, lr, settings.l2);
+                    adam_row(
+                        &mut model.sparse,
+                        &mut grad_sparse,
+                        &mut sparse_adam,
+                        j,
+                        c,
+                        step,
+                        lr,
+                        settings.l2,
+                    );
                     is_touched[j] = false;
                 }
                 touched.clear();
-                adam_row(&mut model.bias, &mut grad_bias, &mut bias_adam, 0, c, step, lr, 0.0);
+                adam_row(
+                    &mut model.bias,
+                    &mut grad_bias,
+                    &mut bias_adam,
+                    0,
+                    c,
+                    step,
+                    lr,
+                    0.0,
+                );
             }
         }
         model
@@ -269,7 +296,12 @@ mod tests {
 
     #[test]
     fn separable_classes_are_learned() {
-        let xs = vec![point(1.0, 0.1), point(0.9, -0.2), point(-1.0, 0.0), point(-0.8, 0.3)];
+        let xs = vec![
+            point(1.0, 0.1),
+            point(0.9, -0.2),
+            point(-1.0, 0.0),
+            point(-0.8, 0.3),
+        ];
         let ys = vec![0, 0, 1, 1];
         let model = LinearModel::train(&xs, &ys, 2, 2, 0, &TrainSettings::default());
         let z = model.logits(&point(0.7, 0.0));

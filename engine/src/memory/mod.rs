@@ -4,6 +4,7 @@
 //! - [`extract`]: facts pulled from a customer message by rules (name, e-mail, phone, order
 //!   numbers, preferences, open issues).
 //! - [`summary`]: a short extractive summary of a conversation (its intents and open issues).
+//! - [`service`]: the memory API's operations (read, replace, upsert, forget).
 //! - [`answer`]: questions about the customer's own data ("what's my order number?") answered
 //!   from the facts.
 //!
@@ -12,6 +13,7 @@
 
 pub mod answer;
 pub mod extract;
+pub mod service;
 pub mod summary;
 
 use serde::{Deserialize, Serialize};

@@ -121,7 +121,7 @@ pub fn luhn_valid(digits: &str) -> bool {
         sum += d;
         count += 1;
     }
-    count > 0 && sum % 10 == 0
+    count > 0 && sum.is_multiple_of(10)
 }
 
 /// Tells whether `raw` (spaces allowed) is an IBAN with a valid ISO 13616 mod-97 checksum.

@@ -54,6 +54,8 @@ impl TryFrom<EventRow> for StoredEvent {
 pub struct ClaimedDelivery {
     pub id: String,
     pub event_id: String,
+    /// The event type, e.g. `message.received`.
+    pub event_type: String,
     pub webhook_id: String,
     pub organization_id: String,
     /// Attempts so far, this one included.
@@ -294,7 +296,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows: Vec<ClaimedDelivery> = sqlx::query_as(
-            "select d.id, d.event_id, d.webhook_id, d.organization_id, d.attempts, d.lock_token, \
+            "select d.id, d.event_id, e.event_type, d.webhook_id, d.organization_id, d.attempts, d.lock_token, \
              e.payload, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at \
              from webhook_deliveries d join events e on e.id = d.event_id \
              join webhooks w on w.id = d.webhook_id where d.lock_token = $1 \

@@ -14,18 +14,23 @@
 //! - [`agent_configs`] — each organization's agent configuration.
 //! - [`usage`] — monthly counters behind the free-plan quota.
 //! - [`events`] — the event outbox and its deliveries (claim, complete, replay).
+//! - [`intents`] — an organization's changes to the default intent set.
 //! - [`webhooks`] — webhook endpoints and their delivery log.
+//! - [`widget`] — the embed widget's token key and customer-signing secret.
 
 pub mod agent_configs;
 pub mod conversations;
 pub mod customers;
 pub mod events;
+pub mod intents;
 pub mod keys;
+pub mod knowledge;
 pub mod memory;
 pub mod messages;
 pub mod orgs;
 pub mod usage;
 pub mod webhooks;
+pub mod widget;
 
 use std::path::Path;
 use std::str::FromStr;

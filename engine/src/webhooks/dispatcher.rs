@@ -14,7 +14,9 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::guard::GuardedResolver;
-use super::signing::{self, HEADER_ATTEMPT, HEADER_EVENT_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use super::signing::{
+    self, HEADER_ATTEMPT, HEADER_EVENT, HEADER_EVENT_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
 use super::{UrlGuard, WebhookSettings};
 use crate::error::{Result, ResultExt};
 use crate::events::signal;
@@ -188,6 +190,7 @@ impl Inner {
             .post(&delivery.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(HEADER_EVENT_ID, &delivery.event_id)
+            .header(HEADER_EVENT, &delivery.event_type)
             .header(HEADER_TIMESTAMP, timestamp.to_string())
             .header(HEADER_SIGNATURE, signing::signature_header(&secrets, timestamp, body))
             .header(HEADER_ATTEMPT, delivery.attempts.to_string())

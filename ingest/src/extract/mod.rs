@@ -14,6 +14,7 @@ pub mod pdf;
 pub mod records;
 
 use engine::error::{Error, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::normalize::normalize;
 
@@ -67,7 +68,7 @@ impl Format {
 }
 
 /// One record: an FAQ pair or a product row, indexed as its own chunk.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// Shown as the chunk's heading (the question, the product name).
     pub heading: String,
@@ -78,7 +79,8 @@ pub struct Record {
 }
 
 /// What extraction produced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "content", rename_all = "snake_case")]
 pub enum Body {
     /// Markdown with `#` headings, split by the Markdown-aware splitter.
     Markdown(String),
@@ -89,7 +91,7 @@ pub enum Body {
 }
 
 /// The extracted, normalised content of one source.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Extracted {
     /// A title found in the content (`<title>`, the first `#` heading), if any.
     pub title: Option<String>,

@@ -1,0 +1,325 @@
+//! [`IntentService`]: one trained classifier per organization, built on first use from the
+//! organization's effective intent set (the shipped defaults with its changes applied) and
+//! rebuilt when those change, without a restart.
+//!
+//! Changes are noticed through a cheap version query (row count and latest update of the
+//! organization's `intents` rows) on every call, so an edit made through another replica is
+//! picked up too. Embeddings of the default examples are computed once per process and reused
+//! by every organization's classifier; only an organization's own examples are embedded when
+//! it customises.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+use super::defaults::default_examples;
+use super::{ClassifierSettings, IntentClassifier, IntentExample, IntentPrediction};
+use crate::embed::{embed_blocking, embed_one, Embedder};
+use crate::error::{Error, Result};
+use crate::ids::OrganizationId;
+use crate::store::intents::{IntentRow, IntentsVersion};
+use crate::store::Store;
+
+/// Where an intent of the effective set comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentSource {
+    /// Shipped with Blaigent, unchanged.
+    Default,
+    /// A default intent whose examples the organization replaced.
+    Replaced,
+    /// Added by the organization.
+    Custom,
+}
+
+/// One intent of an organization's effective set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntentDefinition {
+    pub label: String,
+    pub description: String,
+    pub examples: Vec<String>,
+    pub source: IntentSource,
+}
+
+/// Applies an organization's rows to the default set: disabled rows remove a default intent,
+/// other rows replace a default intent's examples or add a new intent. Defaults keep their
+/// shipped order; custom intents follow in label order.
+pub fn effective_intents(rows: &[IntentRow]) -> Vec<IntentDefinition> {
+    let by_label: HashMap<&str, &IntentRow> = rows.iter().map(|r| (r.label.as_str(), r)).collect();
+    let mut out: Vec<IntentDefinition> = Vec::new();
+    for example in default_examples() {
+        if let Some(existing) = out.iter_mut().find(|d| d.label == example.label) {
+            if existing.source == IntentSource::Default {
+                existing.examples.push(example.text.clone());
+            }
+            continue;
+        }
+        match by_label.get(example.label.as_str()) {
+            Some(row) if row.disabled => {
+                // Keep a placeholder so later default lines of this label are skipped too.
+                out.push(IntentDefinition {
+                    label: example.label.clone(),
+                    description: String::new(),
+                    examples: Vec::new(),
+                    source: IntentSource::Replaced,
+                });
+            }
+            Some(row) => out.push(IntentDefinition {
+                label: row.label.clone(),
+                description: row.description.clone(),
+                examples: row.examples.clone(),
+                source: IntentSource::Replaced,
+            }),
+            None => out.push(IntentDefinition {
+                label: example.label.clone(),
+                description: String::new(),
+                examples: vec![example.text.clone()],
+                source: IntentSource::Default,
+            }),
+        }
+    }
+    out.retain(|d| !d.examples.is_empty());
+    for row in rows {
+        if !row.disabled && !out.iter().any(|d| d.label == row.label) {
+            out.push(IntentDefinition {
+                label: row.label.clone(),
+                description: row.description.clone(),
+                examples: row.examples.clone(),
+                source: IntentSource::Custom,
+            });
+        }
+    }
+    out
+}
+
+/// Caches one classifier per organization and classifies messages with it.
+pub struct IntentService {
+    store: Store,
+    embedder: Arc<dyn Embedder>,
+    settings: ClassifierSettings,
+    default_vectors: OnceCell<Arc<HashMap<String, Vec<f32>>>>,
+    default_classifier: OnceCell<Arc<IntentClassifier>>,
+    organizations: Mutex<HashMap<OrganizationId, (IntentsVersion, Arc<IntentClassifier>)>>,
+}
+
+impl IntentService {
+    /// A service with the shipped classifier settings.
+    pub fn new(store: Store, embedder: Arc<dyn Embedder>) -> Self {
+        Self::with_settings(store, embedder, ClassifierSettings::default())
+    }
+
+    pub fn with_settings(
+        store: Store,
+        embedder: Arc<dyn Embedder>,
+        settings: ClassifierSettings,
+    ) -> Self {
+        Self {
+            store,
+            embedder,
+            settings,
+            default_vectors: OnceCell::new(),
+            default_classifier: OnceCell::new(),
+            organizations: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Embeds the default examples and trains the default classifier now (a few seconds),
+    /// so the first message does not wait for it.
+    pub async fn warm_up(&self) -> Result<()> {
+        self.default_classifier().await.map(|_| ())
+    }
+
+    async fn default_vectors(&self) -> Result<Arc<HashMap<String, Vec<f32>>>> {
+        self.default_vectors
+            .get_or_try_init(|| async {
+                let texts: Vec<String> =
+                    default_examples().iter().map(|e| e.text.clone()).collect();
+                let vectors = embed_blocking(self.embedder.clone(), texts.clone()).await?;
+                Ok::<_, Error>(Arc::new(texts.into_iter().zip(vectors).collect()))
+            })
+            .await
+            .cloned()
+    }
+
+    async fn default_classifier(&self) -> Result<Arc<IntentClassifier>> {
+        self.default_classifier
+            .get_or_try_init(|| async { self.train(&effective_intents(&[])).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
+    /// Embeds what is not cached and trains on the blocking pool.
+    async fn train(&self, intents: &[IntentDefinition]) -> Result<IntentClassifier> {
+        let known = self.default_vectors().await?;
+        let examples: Vec<IntentExample> = intents
+            .iter()
+            .flat_map(|d| {
+                d.examples
+                    .iter()
+                    .map(|t| IntentExample::new(t.clone(), d.label.clone()))
+            })
+            .collect();
+        let missing: Vec<String> = examples
+            .iter()
+            .filter(|e| !known.contains_key(&e.text))
+            .map(|e| e.text.clone())
+            .collect();
+        let fresh: HashMap<String, Vec<f32>> = if missing.is_empty() {
+            HashMap::new()
+        } else {
+            let vectors = embed_blocking(self.embedder.clone(), missing.clone()).await?;
+            missing.into_iter().zip(vectors).collect()
+        };
+        let embeddings: Vec<Vec<f32>> = examples
+            .iter()
+            .map(|e| {
+                known
+                    .get(&e.text)
+                    .or_else(|| fresh.get(&e.text))
+                    .cloned()
+                    .ok_or_else(|| Error::internal("an intent example has no embedding"))
+            })
+            .collect::<Result<_>>()?;
+        let settings = self.settings;
+        tokio::task::spawn_blocking(move || {
+            IntentClassifier::train(&examples, &embeddings, &settings)
+        })
+        .await
+        .map_err(|e| Error::internal("the intent training task failed").with_source(e))?
+    }
+
+    /// The organization's classifier, trained or retrained when its intents changed.
+    #[tracing::instrument(skip_all, fields(org = %org))]
+    pub async fn classifier_for(&self, org: &OrganizationId) -> Result<Arc<IntentClassifier>> {
+        let version = self.store.intents_version(org).await?;
+        if version.rows == 0 {
+            return self.default_classifier().await;
+        }
+        if let Some((cached_version, classifier)) = self.cached(org)? {
+            if cached_version == version {
+                return Ok(classifier);
+            }
+        }
+        let rows = self.store.intent_rows(org).await?;
+        let intents = effective_intents(&rows);
+        if intents.is_empty() {
+            return Err(Error::unprocessable(
+                "the organization has no intents left; reset them to the defaults",
+            ));
+        }
+        let classifier = Arc::new(self.train(&intents).await?);
+        tracing::info!(
+            intents = intents.len(),
+            "trained the organization's intent classifier"
+        );
+        self.organizations
+            .lock()
+            .map_err(|_| Error::internal("the intent cache lock was poisoned"))?
+            .insert(org.clone(), (version, classifier.clone()));
+        Ok(classifier)
+    }
+
+    fn cached(
+        &self,
+        org: &OrganizationId,
+    ) -> Result<Option<(IntentsVersion, Arc<IntentClassifier>)>> {
+        Ok(self
+            .organizations
+            .lock()
+            .map_err(|_| Error::internal("the intent cache lock was poisoned"))?
+            .get(org)
+            .cloned())
+    }
+
+    /// Drops the organization's cached classifier (the next call retrains).
+    pub fn invalidate(&self, org: &OrganizationId) {
+        if let Ok(mut cache) = self.organizations.lock() {
+            cache.remove(org);
+        }
+    }
+
+    /// Classifies a message whose embedding the caller already has (the pipeline embeds the
+    /// message once for intent and retrieval).
+    #[tracing::instrument(skip_all, fields(org = %org))]
+    pub async fn classify_embedded(
+        &self,
+        org: &OrganizationId,
+        text: &str,
+        embedding: &[f32],
+    ) -> Result<IntentPrediction> {
+        let classifier = self.classifier_for(org).await?;
+        Ok(classifier.classify(text, embedding))
+    }
+
+    /// Embeds and classifies a message.
+    #[tracing::instrument(skip_all, fields(org = %org))]
+    pub async fn classify(&self, org: &OrganizationId, text: &str) -> Result<IntentPrediction> {
+        let classifier = self.classifier_for(org).await?;
+        let embedding = embed_one(self.embedder.clone(), text.to_string()).await?;
+        Ok(classifier.classify(text, &embedding))
+    }
+
+    /// The organization's effective intent set (for the dashboard).
+    pub async fn list(&self, org: &OrganizationId) -> Result<Vec<IntentDefinition>> {
+        Ok(effective_intents(&self.store.intent_rows(org).await?))
+    }
+}
+
+impl std::fmt::Debug for IntentService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntentService")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::agent::IntentDetector for IntentService {
+    async fn detect(&self, org: &OrganizationId, text: &str) -> Result<IntentPrediction> {
+        self.classify(org, text).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(label: &str, examples: &[&str], disabled: bool) -> IntentRow {
+        IntentRow {
+            label: label.into(),
+            description: String::new(),
+            examples: examples.iter().map(|e| e.to_string()).collect(),
+            disabled,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn without_rows_the_effective_set_is_the_default_set() {
+        let intents = effective_intents(&[]);
+        assert_eq!(
+            intents.len(),
+            super::super::defaults::default_labels().len()
+        );
+        assert!(intents.iter().all(|d| d.source == IntentSource::Default));
+        let total: usize = intents.iter().map(|d| d.examples.len()).sum();
+        assert_eq!(total, default_examples().len());
+    }
+
+    #[test]
+    fn rows_replace_remove_and_add_intents() {
+        let intents = effective_intents(&[
+            row("booking", &["reserve a court", "book a lesson"], false),
+            row("newsletter", &[], true),
+            row("loyalty_points", &["how many points do I have"], false),
+        ]);
+        let booking = intents.iter().find(|d| d.label == "booking").unwrap();
+        assert_eq!(booking.examples, ["reserve a court", "book a lesson"]);
+        assert_eq!(booking.source, IntentSource::Replaced);
+        assert!(!intents.iter().any(|d| d.label == "newsletter"));
+        assert_eq!(intents.last().unwrap().label, "loyalty_points");
+        assert_eq!(intents.last().unwrap().source, IntentSource::Custom);
+    }
+}

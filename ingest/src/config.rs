@@ -1,0 +1,79 @@
+//! Settings of the knowledge base, read from the environment:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `BLAIGENT_QDRANT_URL` | unset | a Qdrant server (gRPC, e.g. `http://qdrant:6334`) instead of the embedded engine |
+//! | `BLAIGENT_QDRANT_API_KEY` | unset | its API key |
+//! | `BLAIGENT_QDRANT_COLLECTION` | `blaigent_chunks` | its collection |
+//! | `BLAIGENT_KNOWLEDGE_MAX_BYTES` | 26214400 (25 MiB) | largest upload or fetched page |
+//! | `BLAIGENT_FETCH_ALLOWLIST` | empty | comma-separated CIDRs the SSRF guard lets through |
+
+use std::time::Duration;
+
+use engine::error::{Error, Result};
+use ipnet::IpNet;
+
+use crate::fetch::ssrf::SsrfGuard;
+use crate::fetch::FetchConfig;
+
+/// 25 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 25 * 1024 * 1024;
+
+/// Knowledge-base settings.
+#[derive(Debug, Clone)]
+pub struct KnowledgeConfig {
+    pub qdrant_url: Option<String>,
+    pub qdrant_api_key: Option<String>,
+    pub qdrant_collection: String,
+    /// Largest upload or fetched body, in bytes.
+    pub max_bytes: usize,
+    /// Networks exempt from the SSRF guard (tests allow `127.0.0.1/32`).
+    pub fetch_allowlist: Vec<IpNet>,
+    /// How often the worker looks for work when nobody woke it.
+    pub poll_interval: Duration,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        Self {
+            qdrant_url: None,
+            qdrant_api_key: None,
+            qdrant_collection: engine::index::qdrant_server::DEFAULT_COLLECTION.to_owned(),
+            max_bytes: DEFAULT_MAX_BYTES,
+            fetch_allowlist: Vec::new(),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+impl KnowledgeConfig {
+    /// The defaults overridden by the environment variables above.
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut config = Self::default();
+        config.qdrant_url = var("BLAIGENT_QDRANT_URL");
+        config.qdrant_api_key = var("BLAIGENT_QDRANT_API_KEY");
+        if let Some(collection) = var("BLAIGENT_QDRANT_COLLECTION") {
+            config.qdrant_collection = collection;
+        }
+        if let Some(raw) = var("BLAIGENT_KNOWLEDGE_MAX_BYTES") {
+            config.max_bytes = raw.trim().parse().map_err(|_| {
+                Error::invalid("BLAIGENT_KNOWLEDGE_MAX_BYTES must be a number of bytes")
+            })?;
+        }
+        if let Some(raw) = var("BLAIGENT_FETCH_ALLOWLIST") {
+            let entries: Vec<String> = raw.split(',').map(str::to_owned).collect();
+            config.fetch_allowlist = SsrfGuard::parse_allowlist(&entries)?;
+        }
+        Ok(config)
+    }
+
+    /// The fetch limits these settings imply.
+    pub fn fetch_config(&self) -> FetchConfig {
+        FetchConfig {
+            max_bytes: self.max_bytes,
+            allowlist: self.fetch_allowlist.clone(),
+            ..FetchConfig::default()
+        }
+    }
+}

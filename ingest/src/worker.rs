@@ -1,0 +1,263 @@
+//! The ingestion worker: claims durable jobs, turns sources into indexed chunks, and switches
+//! a document to its new generation only once every chunk is indexed.
+//!
+//! Crash safety: a job holds a lease it renews while it runs; after a crash the lease expires
+//! and the job is claimed again. Each attempt first deletes chunks of generations other than
+//! the active one (what a crashed attempt left behind), indexes the new generation beside the
+//! live one, then flips `active_generation` in one transaction (retrieval filters on it), and
+//! only then deletes the old generation. There is never a moment with both or neither live.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::error::{Error, ErrorKind, Result};
+use engine::knowledge::SourceKind;
+use engine::store::knowledge::{ClaimedJob, IndexedGeneration, JobKind, MAX_JOB_ATTEMPTS};
+use tokio::task::JoinHandle;
+
+use crate::extract::Extracted;
+use crate::fetch::CrawlOptions;
+use crate::pipeline::{build_chunks, pages_hash, DocumentMeta, SourcePage};
+use crate::service::Knowledge;
+
+/// How long a claimed job stays ours without renewal.
+const LEASE_MS: i64 = 60_000;
+/// Renewal period, well inside the lease.
+const RENEW_EVERY: Duration = Duration::from_secs(20);
+/// How often the worker looks for url sources due for refresh.
+const REFRESH_SCAN_EVERY: Duration = Duration::from_secs(30);
+
+/// The background worker; stops (like a crash, which jobs survive) when dropped.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    task: JoinHandle<()>,
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What one job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Indexed { chunks: usize },
+    Unchanged,
+    Failed { reason: String },
+    Retrying { reason: String },
+    DocumentGone,
+}
+
+impl Knowledge {
+    /// Starts the background worker on the current tokio runtime.
+    pub fn spawn_worker(self: &Arc<Self>) -> WorkerHandle {
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            let mut last_refresh_scan = tokio::time::Instant::now() - REFRESH_SCAN_EVERY;
+            loop {
+                if last_refresh_scan.elapsed() >= REFRESH_SCAN_EVERY {
+                    last_refresh_scan = tokio::time::Instant::now();
+                    if let Err(e) = this.store.enqueue_due_refreshes().await {
+                        tracing::warn!(error = %e.chain(), "scanning for due refreshes failed");
+                    }
+                }
+                match this.run_pending_jobs().await {
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e.chain(), "the ingestion worker failed"),
+                }
+                tokio::select! {
+                    _ = this.wake.notified() => {}
+                    _ = tokio::time::sleep(this.config.poll_interval) => {}
+                }
+            }
+        });
+        WorkerHandle { task }
+    }
+
+    /// Runs jobs until none is due; returns how many ran. The CLI calls this to ingest inline.
+    pub async fn run_pending_jobs(&self) -> Result<usize> {
+        let mut ran = 0;
+        while let Some(job) = self.store.claim_ingest_job(LEASE_MS).await? {
+            let outcome = self.run_job(&job).await;
+            tracing::info!(job = %job.id, document = %job.document_id, ?outcome, "ingestion job finished");
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Runs one claimed job, renewing its lease meanwhile, and records the outcome.
+    #[tracing::instrument(skip_all, fields(job = %job.id, document = %job.document_id, kind = job.kind.as_str()))]
+    pub async fn run_job(&self, job: &ClaimedJob) -> JobOutcome {
+        let store = self.store.clone();
+        let job_id = job.id.clone();
+        let renewer = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RENEW_EVERY).await;
+                if let Err(e) = store.renew_ingest_job(&job_id, LEASE_MS).await {
+                    tracing::warn!(error = %e.chain(), "renewing a job lease failed");
+                }
+            }
+        });
+        let result = self.index_document(job).await;
+        renewer.abort();
+        match result {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let permanent = matches!(
+                    e.kind(),
+                    ErrorKind::Unprocessable
+                        | ErrorKind::Invalid
+                        | ErrorKind::NotFound
+                        | ErrorKind::Forbidden
+                        | ErrorKind::UnsupportedMediaType
+                        | ErrorKind::TooLarge
+                );
+                let retry = (!permanent && job.attempts < MAX_JOB_ATTEMPTS)
+                    .then(|| 5_000 * job.attempts.max(1));
+                let reason = if permanent {
+                    e.message().to_owned()
+                } else {
+                    tracing::warn!(error = %e.chain(), "ingestion attempt failed");
+                    format!("ingestion failed: {}", e.message())
+                };
+                if let Err(store_error) = self.store.fail_ingest_job(job, &reason, retry).await {
+                    tracing::error!(error = %store_error.chain(), "recording a failed job failed");
+                }
+                match retry {
+                    Some(_) => JobOutcome::Retrying { reason },
+                    None => JobOutcome::Failed { reason },
+                }
+            }
+        }
+    }
+
+    async fn index_document(&self, job: &ClaimedJob) -> Result<JobOutcome> {
+        let org = &job.organization_id;
+        let Some(stored) = self.store.document(org, &job.document_id).await? else {
+            self.store
+                .fail_ingest_job(job, "the document was deleted", None)
+                .await?;
+            return Ok(JobOutcome::DocumentGone);
+        };
+        let document = stored.document;
+        let active = document.active_generation;
+        // Whatever an interrupted attempt indexed is not live: remove it before starting.
+        self.retriever
+            .delete_other_generations(org, &document.id, active)
+            .await?;
+
+        let pages = match document.source_kind {
+            SourceKind::Url => {
+                let url = document
+                    .url
+                    .clone()
+                    .ok_or_else(|| Error::unprocessable("the url source has no URL"))?;
+                let crawl = stored.crawl.unwrap_or_default();
+                let options = CrawlOptions {
+                    max_pages: crawl
+                        .get("max_pages")
+                        .and_then(|v| v.as_u64())
+                        .unwrap_or(1) as usize,
+                    same_site: crawl
+                        .get("same_site")
+                        .and_then(|v| v.as_bool())
+                        .unwrap_or(true),
+                };
+                self.fetcher
+                    .crawl(&url, options)
+                    .await?
+                    .into_iter()
+                    .map(|p| SourcePage {
+                        url: Some(p.url.to_string()),
+                        extracted: p.extracted,
+                    })
+                    .collect::<Vec<_>>()
+            }
+            _ => {
+                let Some(content) = self.store.knowledge_source(&document.id).await? else {
+                    if active > 0 {
+                        // Already indexed by an attempt that finished; nothing to redo.
+                        self.store.complete_unchanged_refresh(job).await?;
+                        return Ok(JobOutcome::Unchanged);
+                    }
+                    return Err(Error::unprocessable("the uploaded content is missing"));
+                };
+                let extracted: Extracted = serde_json::from_str(&content).map_err(|e| {
+                    Error::internal("the stored content is unreadable").with_source(e)
+                })?;
+                vec![SourcePage {
+                    url: document.url.clone(),
+                    extracted,
+                }]
+            }
+        };
+
+        let hash = pages_hash(&pages);
+        if job.kind == JobKind::Refresh
+            && active > 0
+            && document.content_hash.as_deref() == Some(hash.as_str())
+        {
+            self.store.complete_unchanged_refresh(job).await?;
+            return Ok(JobOutcome::Unchanged);
+        }
+        if active == 0 {
+            if let Some(existing) = self
+                .store
+                .document_with_hash(org, &hash, Some(&document.id))
+                .await?
+            {
+                return Err(Error::unprocessable(format!(
+                    "the same content is already in the knowledge base as document {existing}"
+                )));
+            }
+        }
+
+        let generation = active + 1;
+        let title_from_page = pages.first().and_then(|p| p.extracted.title.clone());
+        let meta = DocumentMeta {
+            organization_id: org.clone(),
+            document_id: document.id.clone(),
+            generation,
+            title: if document.title.is_empty() {
+                title_from_page.clone().unwrap_or_default()
+            } else {
+                document.title.clone()
+            },
+            tags: document.tags.clone(),
+        };
+        let chunker = self.chunker.clone();
+        let chunk_hash = hash.clone();
+        let chunks =
+            tokio::task::spawn_blocking(move || build_chunks(&chunker, &meta, &pages, &chunk_hash))
+                .await
+                .map_err(|e| Error::internal("chunking failed").with_source(e))?;
+        if chunks.is_empty() {
+            return Err(Error::unprocessable("the document contains no text"));
+        }
+        let count = self.retriever.index_chunks(chunks).await?;
+        // event: knowledge.updated is recorded by complete_ingest_job, in the same transaction
+        // as the generation switch.
+        let live = self
+            .store
+            .complete_ingest_job(
+                job,
+                &IndexedGeneration {
+                    generation,
+                    chunk_count: count as i64,
+                    content_hash: hash,
+                    title: title_from_page,
+                },
+            )
+            .await?;
+        if live {
+            self.retriever
+                .delete_other_generations(org, &document.id, generation)
+                .await?;
+            Ok(JobOutcome::Indexed { chunks: count })
+        } else {
+            self.retriever.delete_document(org, &document.id).await?;
+            Ok(JobOutcome::DocumentGone)
+        }
+    }
+}
