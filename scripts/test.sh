@@ -11,3 +11,11 @@ scripts/ensure-postgres.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+
+# --- Embed widget in a real browser (issue 10; owned by the widget engineer) ---------------
+# Installs Debian's Chromium and playwright-core when missing, builds the server binary the
+# tests start, then drives the widget on pages of other loopback origins. Screenshots land in
+# artifacts/widget/.
+scripts/setup-browser.sh
+cargo build -p api --bin blaigent
+(cd tests/browser && node --test --test-concurrency=1 widget.test.mjs)

@@ -22,7 +22,11 @@ use crate::rate_limit::Decision;
 use crate::state::AppState;
 
 /// Authenticates the request and applies the organization's rate limit.
-pub async fn require_api_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let principal = match authenticate(&state, req.headers()).await {
         Ok(principal) => principal,
         Err(err) => return ApiError(err).into_response(),
@@ -65,10 +69,9 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
     let raw = raw
         .to_str()
         .map_err(|_| Error::unauthorized("the Authorization header is malformed"))?;
-    let (scheme, token) = raw
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| Error::unauthorized("the Authorization header must be 'Bearer <API key>'"))?;
+    let (scheme, token) = raw.trim().split_once(' ').ok_or_else(|| {
+        Error::unauthorized("the Authorization header must be 'Bearer <API key>'")
+    })?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(Error::unauthorized(
             "the Authorization header must be 'Bearer <API key>'",
@@ -79,7 +82,10 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
 
 fn add_rate_limit_headers(headers: &mut HeaderMap, decision: &Decision) {
     headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(decision.remaining),
+    );
     headers.insert("x-ratelimit-reset", HeaderValue::from(decision.reset_secs));
 }
 

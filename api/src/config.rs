@@ -101,6 +101,14 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Webhook delivery: timeouts, retry ladder, limits, SSRF allowlist (`BLAIGENT_WEBHOOK_*`).
     pub webhooks: engine::webhooks::WebhookSettings,
+    /// Embed widget: demo page, token lifetime, per-visitor/IP limits (`BLAIGENT_DEMO`,
+    /// `BLAIGENT_WIDGET_*`).
+    pub widget: crate::routes::widget::settings::WidgetSettings,
+    /// Knowledge base: vector index, upload limit, fetch allowlist (see `ingest::config`).
+    pub knowledge: ingest::KnowledgeConfig,
+    /// Optional language model (`BLAIGENT_LLM_BASE_URL`, `BLAIGENT_LLM_MODEL`,
+    /// `BLAIGENT_LLM_API_KEY`, `BLAIGENT_LLM_TIMEOUT_SECS`); `None`: the offline responder.
+    pub llm: Option<engine::llm::openai::OpenAiSettings>,
 }
 
 impl std::fmt::Debug for Config {
@@ -116,6 +124,9 @@ impl std::fmt::Debug for Config {
             .field("log_filter", &self.log_filter)
             .field("log_format", &self.log_format)
             .field("webhooks", &self.webhooks)
+            .field("widget", &self.widget)
+            .field("knowledge", &self.knowledge)
+            .field("llm", &self.llm)
             .finish()
     }
 }
@@ -145,6 +156,9 @@ impl Config {
             log_filter: "info,sqlx=warn".into(),
             log_format: LogFormat::Pretty,
             webhooks: engine::webhooks::WebhookSettings::default(),
+            widget: crate::routes::widget::settings::WidgetSettings::default(),
+            knowledge: ingest::KnowledgeConfig::default(),
+            llm: None,
         }
     }
 
@@ -186,7 +200,10 @@ impl Config {
             }
             config.max_body_bytes = n;
         }
-        if let Some(n) = args.key_rotation_grace_secs.or(file.key_rotation_grace_secs) {
+        if let Some(n) = args
+            .key_rotation_grace_secs
+            .or(file.key_rotation_grace_secs)
+        {
             if n > 90 * 24 * 60 * 60 {
                 bail!("BLAIGENT_KEY_ROTATION_GRACE_SECS must be at most 90 days (got {n})");
             }
@@ -219,6 +236,10 @@ impl Config {
             .webhooks
             .apply_env(|name| std::env::var(name).ok())
             .map_err(|e| anyhow::anyhow!(e))?;
+        config.widget.apply_env(|name| std::env::var(name).ok())?;
+        config.knowledge = ingest::KnowledgeConfig::from_env().map_err(|e| anyhow::anyhow!(e))?;
+        config.llm = engine::llm::openai::OpenAiSettings::from_env()
+            .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
         Ok(config)
     }
 }
@@ -236,7 +257,12 @@ pub struct ConfigArgs {
     #[arg(long, env = "BLAIGENT_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Database URL [default: sqlite://<data dir>/blaigent.db].
-    #[arg(long, env = "BLAIGENT_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "BLAIGENT_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Largest request body in bytes [default: 1048576].
     #[arg(long, env = "BLAIGENT_MAX_BODY_BYTES", global = true)]

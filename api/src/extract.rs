@@ -79,7 +79,10 @@ where
 fn query_rejection(rejection: &QueryRejection) -> Error {
     Error::invalid(format!(
         "the query string is not valid: {}",
-        strip(&rejection.body_text(), "Failed to deserialize query string: ")
+        strip(
+            &rejection.body_text(),
+            "Failed to deserialize query string: "
+        )
     ))
 }
 

@@ -15,6 +15,7 @@
 //! [`app`] builds the router and [`serve`] runs it, so tests bind `127.0.0.1:0` and run the
 //! real server in-process.
 
+pub mod agent_setup;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(routes::public())
+        .merge(routes::widget::public_router(state.clone()))
         .fallback(routes::fallback::not_found)
         .method_not_allowed_fallback(routes::fallback::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -108,9 +110,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let _dispatcher = routes::webhooks::start_dispatcher(&state);
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let _knowledge_worker = state.knowledge.spawn_worker();
+    // Connection info gives the widget's per-IP limits the peer address.
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

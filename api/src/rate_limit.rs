@@ -102,7 +102,11 @@ mod tests {
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after_secs, 1);
         assert_eq!(refused.reset_secs, 60);
-        assert!(limiter.check_at(&org, 60, start + Duration::from_secs(1)).allowed);
+        assert!(
+            limiter
+                .check_at(&org, 60, start + Duration::from_secs(1))
+                .allowed
+        );
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct AppState {
     pub turns: Arc<dyn TurnHandler>,
     pub limiter: Arc<RateLimiter>,
     pub key_usage: Arc<KeyUsage>,
+    /// The knowledge base (documents, ingestion jobs, retrieval).
+    pub knowledge: Arc<ingest::Knowledge>,
+    /// Per-visitor and per-IP buckets of the public widget endpoints.
+    pub widget_limits: Arc<crate::routes::widget::limits::KeyedLimiter>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -46,14 +50,26 @@ impl AppState {
                 )
             })?;
         store.migrate().await.context("migrating the database")?;
-        let agent = Arc::new(Agent::new());
+        let knowledge = ingest::Knowledge::open(
+            store.clone(),
+            ingest::shared_embedder().context("loading the embedding model")?,
+            &config.data_dir,
+            config.knowledge.clone(),
+        )
+        .await
+        .context("opening the knowledge base")?;
+        let agent = Arc::new(crate::agent_setup::build_agent(
+            &config, &store, &knowledge,
+        )?);
         Ok(AppState {
+            knowledge: Arc::new(knowledge),
             config: Arc::new(config),
             store,
             turns: agent.clone(),
             agent,
             limiter: Arc::new(RateLimiter::new()),
             key_usage: Arc::new(KeyUsage::new()),
+            widget_limits: Arc::new(crate::routes::widget::limits::KeyedLimiter::new()),
         })
     }
 

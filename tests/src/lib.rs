@@ -156,10 +156,18 @@ pub async fn spawn_app_with(
     app
 }
 
-async fn start(db: Arc<TestDatabase>, configure: Arc<dyn Fn(&mut Config) + Send + Sync>) -> TestApp {
+async fn start(
+    db: Arc<TestDatabase>,
+    configure: Arc<dyn Fn(&mut Config) + Send + Sync>,
+) -> TestApp {
     let mut config = Config::with_database(db.url.clone());
     config.data_dir = db.dir.path().to_path_buf();
     configure(&mut config);
+    if let Ok(filter) = std::env::var("BLAIGENT_TEST_LOG") {
+        // Opt-in server logs while debugging a test: BLAIGENT_TEST_LOG=debug cargo test ...
+        config.log_filter = filter;
+        api::telemetry::init(&config);
+    }
     let state = AppState::build(config)
         .await
         .unwrap_or_else(|e| panic!("building the app state: {e:#}"));
@@ -231,7 +239,9 @@ impl TestApp {
 
     /// A DELETE with the default organization's key.
     pub fn delete(&self, path: &str) -> RequestBuilder {
-        self.client.delete(self.url(path)).bearer_auth(&self.api_key)
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(&self.api_key)
     }
 
     /// Sends a chat message for the default organization as `customer`, continuing `session`

@@ -22,7 +22,10 @@ pub enum Behavior {
     /// Answers with this text (streamed word by word when the request asks to stream).
     Answer(String),
     /// Fails with this HTTP status and an OpenAI error body of this `type`.
-    Fail { status: u16, error_type: Option<String> },
+    Fail {
+        status: u16,
+        error_type: Option<String>,
+    },
     /// Waits this long, then answers.
     Slow(Duration, String),
 }
@@ -76,7 +79,11 @@ impl OpenAiMock {
 
     /// Changes what the mock answers from now on.
     pub fn set(&self, behavior: Behavior) {
-        *self.shared.behavior.lock().unwrap_or_else(|p| p.into_inner()) = behavior;
+        *self
+            .shared
+            .behavior
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = behavior;
     }
 
     /// The JSON bodies received so far, oldest first.
@@ -131,7 +138,11 @@ fn stream_body(model: &str, text: &str) -> String {
     let mut out = chunk(model, json!({"role": "assistant", "content": ""}), None);
     let mut first = true;
     for word in text.split(' ') {
-        let piece = if first { word.to_string() } else { format!(" {word}") };
+        let piece = if first {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        };
         first = false;
         out.push_str(&chunk(model, json!({"content": piece}), None));
     }

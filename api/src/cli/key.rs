@@ -69,7 +69,10 @@ pub async fn run(store: &Store, config: &Config, command: KeyCommand) -> anyhow:
                         (None, None) => "active".to_owned(),
                     };
                     let used = opt_timestamp(k.last_used_at).unwrap_or_else(|| "never".into());
-                    println!("{}\t{}…\t{}\t{}\tlast used {}", k.id, k.prefix, k.name, state, used);
+                    println!(
+                        "{}\t{}…\t{}\t{}\tlast used {}",
+                        k.id, k.prefix, k.name, state, used
+                    );
                 }
             }
         }

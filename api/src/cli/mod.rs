@@ -5,6 +5,7 @@
 //! To add a command group: a module here, a variant in [`Command`], one arm in [`run`].
 
 pub mod key;
+pub mod knowledge;
 pub mod org;
 pub mod serve;
 
@@ -36,6 +37,9 @@ pub enum Command {
     /// Manage an organization's API keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Manage an organization's knowledge base.
+    #[command(subcommand)]
+    Knowledge(knowledge::KnowledgeCommand),
 }
 
 /// Parses the command line, runs it and turns failures into a message and exit code 1.
@@ -57,6 +61,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::run(config).await,
         Command::Org(command) => org::run(&open_store(&config).await?, command).await,
         Command::Key(command) => key::run(&open_store(&config).await?, &config, command).await,
+        Command::Knowledge(command) => {
+            knowledge::run(&open_store(&config).await?, &config, command).await
+        }
     }
 }
 

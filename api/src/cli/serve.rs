@@ -36,7 +36,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             std::process::exit(1);
         });
     };
-    serve(listener, state, shutdown).await.context("serving HTTP")?;
+    serve(listener, state, shutdown)
+        .await
+        .context("serving HTTP")?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

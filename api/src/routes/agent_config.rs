@@ -41,7 +41,10 @@ pub struct ApiDoc;
     security(("bearer" = []))
 )]
 #[tracing::instrument(skip_all)]
-pub async fn get_agent_config(State(state): State<AppState>, auth: AuthOrg) -> ApiResult<Json<Value>> {
+pub async fn get_agent_config(
+    State(state): State<AppState>,
+    auth: AuthOrg,
+) -> ApiResult<Json<Value>> {
     let config = service::get_agent_config(&state.store, &auth.organization_id).await?;
     Ok(Json(to_json(&config)?))
 }

@@ -23,7 +23,10 @@ use crate::wire::{opt_timestamp, timestamp};
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/dashboard/api-keys", get(list_keys).post(create_key))
+        .route(
+            "/api/v1/dashboard/api-keys",
+            get(list_keys).post(create_key),
+        )
         .route("/api/v1/dashboard/api-keys/{id}", delete(revoke_key))
         .route("/api/v1/dashboard/api-keys/{id}/rotate", post(rotate_key))
 }

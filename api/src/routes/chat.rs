@@ -1,6 +1,7 @@
 //! `POST /api/v1/agents/customer-service/chat`: one customer message in, the agent's reply out.
 
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
 use engine::channel::Channel;
@@ -52,6 +53,9 @@ pub struct ChatRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Answer with server-sent events (like `Accept: text/event-stream`); see `chat_stream`.
+    #[serde(default)]
+    pub stream: Option<bool>,
 }
 
 /// A source the reply drew on.
@@ -117,8 +121,10 @@ pub struct ChatResponse {
 pub async fn send_message(
     State(state): State<AppState>,
     auth: AuthOrg,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<ChatRequest>,
-) -> ApiResult<Json<ChatResponse>> {
+) -> ApiResult<axum::response::Response> {
+    let stream = super::chat_stream::wants_stream(&headers, body.stream);
     let caller = ChatCaller {
         organization_id: auth.organization_id,
         plan: auth.plan,
@@ -133,6 +139,9 @@ pub async fn send_message(
         language: body.language,
         metadata: body.metadata.unwrap_or_default(),
     };
+    if stream {
+        return super::chat_stream::stream_message(state, caller, input).await;
+    }
     let outcome = chat::chat(&state.store, state.turns.as_ref(), &caller, input).await?;
     let reply = outcome.reply;
     Ok(Json(ChatResponse {
@@ -164,5 +173,6 @@ pub async fn send_message(
                 detail: a.detail,
             })
             .collect(),
-    }))
+    })
+    .into_response())
 }

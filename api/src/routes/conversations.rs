@@ -31,7 +31,12 @@ pub fn router() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     paths(list_conversations, get_conversation, list_messages),
-    components(schemas(ConversationBody, ConversationListResponse, MessageBody, MessageListResponse))
+    components(schemas(
+        ConversationBody,
+        ConversationListResponse,
+        MessageBody,
+        MessageListResponse
+    ))
 )]
 pub struct ApiDoc;
 

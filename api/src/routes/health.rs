@@ -54,7 +54,10 @@ pub async fn readyz(State(state): State<AppState>) -> axum::response::Response {
         .into_response(),
         Err(err) => {
             tracing::warn!(error = %err.chain(), "readiness check failed");
-            detail(StatusCode::SERVICE_UNAVAILABLE, "the database is not reachable")
+            detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not reachable",
+            )
         }
     }
 }

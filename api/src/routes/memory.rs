@@ -36,7 +36,14 @@ pub fn router() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     paths(get_memory, replace_memory, patch_memory, forget_customer, delete_fact),
-    components(schemas(MemoryResponse, FactBody, SummaryBody, FactsRequest, FactRequest, ForgetResponse))
+    components(schemas(
+        MemoryResponse,
+        FactBody,
+        SummaryBody,
+        FactsRequest,
+        FactRequest,
+        ForgetResponse
+    ))
 )]
 pub struct ApiDoc;
 
@@ -110,7 +117,11 @@ fn to_response(customer_id: String, memory: CustomerMemory) -> MemoryResponse {
     MemoryResponse {
         customer_id,
         facts: memory.facts.into_iter().map(FactBody::from).collect(),
-        summaries: memory.summaries.into_iter().map(SummaryBody::from).collect(),
+        summaries: memory
+            .summaries
+            .into_iter()
+            .map(SummaryBody::from)
+            .collect(),
     }
 }
 
@@ -199,9 +210,13 @@ pub async fn replace_memory(
     ApiPath(customer_id): ApiPath<String>,
     ApiJson(body): ApiJson<FactsRequest>,
 ) -> ApiResult<Json<MemoryResponse>> {
-    let memory =
-        service::replace_memory(&state.store, &auth.organization_id, &customer_id, &inputs(body))
-            .await?;
+    let memory = service::replace_memory(
+        &state.store,
+        &auth.organization_id,
+        &customer_id,
+        &inputs(body),
+    )
+    .await?;
     Ok(Json(to_response(customer_id, memory)))
 }
 
@@ -226,9 +241,13 @@ pub async fn patch_memory(
     ApiPath(customer_id): ApiPath<String>,
     ApiJson(body): ApiJson<FactsRequest>,
 ) -> ApiResult<Json<MemoryResponse>> {
-    let memory =
-        service::patch_memory(&state.store, &auth.organization_id, &customer_id, &inputs(body))
-            .await?;
+    let memory = service::patch_memory(
+        &state.store,
+        &auth.organization_id,
+        &customer_id,
+        &inputs(body),
+    )
+    .await?;
     Ok(Json(to_response(customer_id, memory)))
 }
 

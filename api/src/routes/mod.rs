@@ -9,12 +9,16 @@
 pub mod agent_config;
 pub mod api_keys;
 pub mod chat;
+pub mod chat_stream;
 pub mod conversations;
 pub mod fallback;
 pub mod health;
+pub mod intents;
+pub mod knowledge;
 pub mod memory;
 pub mod openapi;
 pub mod webhooks;
+pub mod widget;
 
 use axum::Router;
 
@@ -27,8 +31,11 @@ pub fn authenticated() -> Router<AppState> {
         .merge(memory::router())
         .merge(conversations::router())
         .merge(agent_config::router())
+        .merge(intents::router())
         .merge(api_keys::router())
         .merge(webhooks::router())
+        .merge(widget::dashboard_router())
+        .merge(knowledge::router())
 }
 
 /// Routes open to anyone: health checks and the API description.

@@ -49,8 +49,10 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::memory::ApiDoc::openapi());
     doc.merge(super::conversations::ApiDoc::openapi());
     doc.merge(super::agent_config::ApiDoc::openapi());
+    doc.merge(super::intents::ApiDoc::openapi());
     doc.merge(super::api_keys::ApiDoc::openapi());
     doc.merge(super::webhooks::ApiDoc::openapi());
+    doc.merge(super::knowledge::ApiDoc::openapi());
     // Other route modules: one `doc.merge(super::<module>::ApiDoc::openapi());` line each.
     doc
 }

@@ -27,7 +27,10 @@ use crate::wire::{opt_timestamp, timestamp};
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/dashboard/webhooks", get(list_webhooks).post(create_webhook))
+        .route(
+            "/api/v1/dashboard/webhooks",
+            get(list_webhooks).post(create_webhook),
+        )
         .route("/api/v1/dashboard/webhooks/events", get(list_events))
         .route(
             "/api/v1/dashboard/webhooks/events/{event_id}/replay",
@@ -35,14 +38,19 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/v1/dashboard/webhooks/{id}",
-            get(get_webhook).patch(update_webhook).delete(delete_webhook),
+            get(get_webhook)
+                .patch(update_webhook)
+                .delete(delete_webhook),
         )
         .route(
             "/api/v1/dashboard/webhooks/{id}/rotate-secret",
             post(rotate_secret),
         )
         .route("/api/v1/dashboard/webhooks/{id}/test", post(test_webhook))
-        .route("/api/v1/dashboard/webhooks/{id}/deliveries", get(list_deliveries))
+        .route(
+            "/api/v1/dashboard/webhooks/{id}/deliveries",
+            get(list_deliveries),
+        )
         .route("/api/v1/dashboard/webhooks/{id}/replay", post(replay_range))
 }
 
@@ -78,13 +86,30 @@ pub fn start_dispatcher(state: &AppState) -> Option<DispatcherGuard> {
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        create_webhook, list_webhooks, get_webhook, update_webhook, delete_webhook,
-        rotate_secret, test_webhook, list_deliveries, list_events, replay_event, replay_range
+        create_webhook,
+        list_webhooks,
+        get_webhook,
+        update_webhook,
+        delete_webhook,
+        rotate_secret,
+        test_webhook,
+        list_deliveries,
+        list_events,
+        replay_event,
+        replay_range
     ),
     components(schemas(
-        CreateWebhookRequest, UpdateWebhookRequest, WebhookBody, WebhookWithSecretBody,
-        WebhookListResponse, QueuedResponse, AttemptBody, AttemptListResponse, EventBody,
-        EventListResponse, ReplayRangeRequest
+        CreateWebhookRequest,
+        UpdateWebhookRequest,
+        WebhookBody,
+        WebhookWithSecretBody,
+        WebhookListResponse,
+        QueuedResponse,
+        AttemptBody,
+        AttemptListResponse,
+        EventBody,
+        EventListResponse,
+        ReplayRangeRequest
     ))
 )]
 pub struct ApiDoc;
@@ -324,9 +349,13 @@ pub async fn create_webhook(
         enabled: request.enabled,
         description: request.description,
     };
-    let (webhook, secret) =
-        manage::create_webhook(&state.store, &state.config.webhooks, &auth.organization_id, input)
-            .await?;
+    let (webhook, secret) = manage::create_webhook(
+        &state.store,
+        &state.config.webhooks,
+        &auth.organization_id,
+        input,
+    )
+    .await?;
     let body = WebhookWithSecretBody {
         webhook: webhook.into(),
         secret,
@@ -465,9 +494,13 @@ pub async fn rotate_secret(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<WebhookWithSecretBody>)> {
     let id = parse_webhook_id(&id)?;
-    let (webhook, secret) =
-        manage::rotate_secret(&state.store, &state.config.webhooks, &auth.organization_id, &id)
-            .await?;
+    let (webhook, secret) = manage::rotate_secret(
+        &state.store,
+        &state.config.webhooks,
+        &auth.organization_id,
+        &id,
+    )
+    .await?;
     let body = WebhookWithSecretBody {
         webhook: webhook.into(),
         secret,
@@ -600,10 +633,18 @@ pub async fn replay_event(
             event_id.chars().take(40).collect::<String>()
         ))
     })?;
-    let webhook = query.webhook_id.as_deref().map(parse_webhook_id).transpose()?;
-    let queued =
-        manage::replay_event(&state.store, &auth.organization_id, &event, webhook.as_ref())
-            .await?;
+    let webhook = query
+        .webhook_id
+        .as_deref()
+        .map(parse_webhook_id)
+        .transpose()?;
+    let queued = manage::replay_event(
+        &state.store,
+        &auth.organization_id,
+        &event,
+        webhook.as_ref(),
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(QueuedResponse {

@@ -29,6 +29,9 @@ pub mod smalltalk;
 pub mod stream;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -26,9 +26,34 @@ use super::{
 use crate::error::{Error, Result};
 use crate::ids::{DocumentId, OrganizationId};
 
+/// Owns the engine and makes dropping it safe: `EdgeShard`'s own `Drop` flushes and panics when
+/// its folder is gone (a test's temporary folder removed first). Every write is flushed when it
+/// happens, so skipping that last flush loses nothing.
+struct ShardCell(Option<EdgeShard>);
+
+impl ShardCell {
+    fn get(&self) -> Result<&EdgeShard> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| Error::internal("the vector index is closed"))
+    }
+}
+
+impl Drop for ShardCell {
+    fn drop(&mut self) {
+        if let Some(shard) = self.0.take() {
+            if shard.path().exists() {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(shard)));
+            } else {
+                std::mem::forget(shard);
+            }
+        }
+    }
+}
+
 /// The Qdrant engine embedded in the process.
 pub struct EdgeIndex {
-    shard: Arc<EdgeShard>,
+    shard: Arc<ShardCell>,
     /// Serialises writes and flushes (see the module docs).
     write_lock: Arc<Mutex<()>>,
     dimension: usize,
@@ -72,6 +97,7 @@ impl EdgeIndex {
             EdgeShard::new(path, config).map_err(engine_error("be created"))?
         };
         let stored = shard.config().vectors.get("").map(|v| v.size);
+        let shard = ShardCell(Some(shard));
         if let Some(stored) = stored {
             if stored != dimension {
                 return Err(Error::internal(format!(
@@ -156,8 +182,8 @@ impl EdgeIndex {
             .write_lock
             .lock()
             .map_err(|_| Error::internal("the vector index write lock is poisoned"))?;
-        let out = op(&self.shard)?;
-        let shard = &self.shard;
+        let shard = self.shard.get()?;
+        let out = op(shard)?;
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shard.flush()))
             .map_err(|_| Error::internal("the vector index could not be flushed to disk"))?;
         Ok(out)
@@ -183,7 +209,7 @@ impl EdgeIndex {
         op: impl FnOnce(&EdgeShard) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let shard = self.shard.clone();
-        tokio::task::spawn_blocking(move || op(&shard))
+        tokio::task::spawn_blocking(move || op(shard.get()?))
             .await
             .map_err(|e| Error::internal("a vector index read failed").with_source(e))?
     }

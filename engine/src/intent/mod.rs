@@ -8,6 +8,7 @@
 //! - [`classifier`]: [`IntentClassifier`], the trained model and its out-of-scope threshold.
 //! - [`defaults`]: the shipped customer-service intent set (`default_intents.tsv`).
 //! - [`service`]: [`IntentService`], one classifier per organization, retrained on change.
+//! - [`manage`]: list, create or replace, delete and reset an organization's intents.
 //!
 //! The classifier is trained in-process from examples in milliseconds (the default set) to
 //! seconds (BANKING77's 10,000 examples, release build), so an organization's edits take
@@ -17,6 +18,7 @@ pub mod calibrate;
 pub mod classifier;
 pub mod defaults;
 pub mod features;
+pub mod manage;
 pub mod service;
 pub mod train;
 

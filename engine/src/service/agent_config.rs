@@ -69,7 +69,12 @@ pub fn validate(config: &AgentConfig) -> Result<()> {
     text("goal", &config.goal, 0, MAX_GOAL)?;
     text("greeting", &config.greeting, 1, MAX_GREETING)?;
     let g = &config.guardrails;
-    text("guardrails.instructions", &g.instructions, 0, MAX_INSTRUCTIONS)?;
+    text(
+        "guardrails.instructions",
+        &g.instructions,
+        0,
+        MAX_INSTRUCTIONS,
+    )?;
     list("guardrails.blocked_topics", &g.blocked_topics)?;
     list("guardrails.escalation_keywords", &g.escalation_keywords)?;
     for kind in &g.redact_pii {
@@ -93,7 +98,10 @@ pub fn validate(config: &AgentConfig) -> Result<()> {
         web_url("brand.avatar_url", url, false)?;
     }
     if !(config.default_language.len() == 2
-        && config.default_language.bytes().all(|b| b.is_ascii_lowercase()))
+        && config
+            .default_language
+            .bytes()
+            .all(|b| b.is_ascii_lowercase()))
     {
         return Err(bad(
             "default_language",
@@ -129,7 +137,10 @@ fn text(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
 
 fn list(field: &str, items: &[String]) -> Result<()> {
     if items.len() > MAX_LIST_ITEMS {
-        return Err(bad(field, &format!("must have at most {MAX_LIST_ITEMS} entries")));
+        return Err(bad(
+            field,
+            &format!("must have at most {MAX_LIST_ITEMS} entries"),
+        ));
     }
     for item in items {
         text(field, item, 1, MAX_LIST_ITEM)?;
@@ -138,9 +149,7 @@ fn list(field: &str, items: &[String]) -> Result<()> {
 }
 
 fn is_hex_colour(raw: &str) -> bool {
-    raw.len() == 7
-        && raw.starts_with('#')
-        && raw[1..].bytes().all(|b| b.is_ascii_hexdigit())
+    raw.len() == 7 && raw.starts_with('#') && raw[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Accepts `http`/`https` URLs only; an origin must not carry a path.
@@ -168,9 +177,13 @@ mod tests {
 
     #[test]
     fn a_merge_patch_replaces_named_fields_and_keeps_the_rest() {
-        let mut target = json!({"name": "A", "brand": {"accent_color": "#000000", "avatar_url": null}});
+        let mut target =
+            json!({"name": "A", "brand": {"accent_color": "#000000", "avatar_url": null}});
         merge_patch(&mut target, json!({"brand": {"accent_color": "#ffffff"}}));
-        assert_eq!(target, json!({"name": "A", "brand": {"accent_color": "#ffffff", "avatar_url": null}}));
+        assert_eq!(
+            target,
+            json!({"name": "A", "brand": {"accent_color": "#ffffff", "avatar_url": null}})
+        );
     }
 
     #[test]
@@ -182,19 +195,31 @@ mod tests {
     fn bad_colours_urls_and_languages_name_their_field() {
         let mut config = AgentConfig::default();
         config.brand.accent_color = "red".into();
-        assert!(validate(&config).unwrap_err().message().starts_with("brand.accent_color"));
+        assert!(validate(&config)
+            .unwrap_err()
+            .message()
+            .starts_with("brand.accent_color"));
         let mut config = AgentConfig::default();
         config.brand.avatar_url = Some("javascript:alert(1)".into());
-        assert!(validate(&config).unwrap_err().message().starts_with("brand.avatar_url"));
+        assert!(validate(&config)
+            .unwrap_err()
+            .message()
+            .starts_with("brand.avatar_url"));
         let config = AgentConfig {
             default_language: "english".into(),
             ..AgentConfig::default()
         };
-        assert!(validate(&config).unwrap_err().message().starts_with("default_language"));
+        assert!(validate(&config)
+            .unwrap_err()
+            .message()
+            .starts_with("default_language"));
         let config = AgentConfig {
             allowed_origins: vec!["https://shop.example/path".into()],
             ..AgentConfig::default()
         };
-        assert!(validate(&config).unwrap_err().message().starts_with("allowed_origins"));
+        assert!(validate(&config)
+            .unwrap_err()
+            .message()
+            .starts_with("allowed_origins"));
     }
 }

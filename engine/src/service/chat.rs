@@ -11,7 +11,7 @@ use crate::agent::{Agent, Reply, Role, Turn};
 use crate::channel::Channel;
 use crate::error::{Error, Result, ResultExt};
 use crate::ids::{ConversationId, MessageId, OrganizationId};
-use crate::store::conversations::{NewConversation, TurnRecord};
+use crate::store::conversations::{ConversationStatus, NewConversation, TurnRecord};
 use crate::store::messages::NewMessage;
 use crate::store::orgs::Plan;
 use crate::store::usage::{month_period, quota_exhausted};
@@ -109,6 +109,13 @@ pub async fn chat(
                 .await?
                 .filter(|c| c.customer_record_id == customer_record_id)
                 .ok_or_else(|| session_not_found(session))?;
+            // While a human holds the conversation the agent stays quiet.
+            if matches!(
+                conversation.status,
+                ConversationStatus::PendingHuman | ConversationStatus::Human
+            ) {
+                return super::inbox::held_turn(store, org, &conversation, &input).await;
+            }
             let history = store.recent_history(org, &id, HISTORY_MESSAGES).await?;
             (conversation.id, None, history)
         }
@@ -117,7 +124,9 @@ pub async fn chat(
             if let Some(quota) = quota {
                 // Early refusal saves the agent's work; the transaction re-checks atomically.
                 let now = now_ms();
-                let used = store.conversations_in_period(org, &month_period(now)).await?;
+                let used = store
+                    .conversations_in_period(org, &month_period(now))
+                    .await?;
                 if used >= quota {
                     return Err(quota_exhausted(quota, now));
                 }
@@ -273,17 +282,33 @@ mod tests {
 
     #[test]
     fn blank_and_over_long_messages_are_refused_naming_the_field() {
-        let err = validate(&ChatInput { message: "   ".into(), ..input() }).unwrap_err();
+        let err = validate(&ChatInput {
+            message: "   ".into(),
+            ..input()
+        })
+        .unwrap_err();
         assert_eq!(err.message(), "message: must not be empty");
         let long = "a".repeat(MAX_MESSAGE_CHARS + 1);
-        let err = validate(&ChatInput { message: long, ..input() }).unwrap_err();
+        let err = validate(&ChatInput {
+            message: long,
+            ..input()
+        })
+        .unwrap_err();
         assert!(err.message().starts_with("message:"), "{err}");
     }
 
     #[test]
     fn languages_must_be_two_lowercase_letters() {
-        assert!(validate(&ChatInput { language: Some("en".into()), ..input() }).is_ok());
-        let err = validate(&ChatInput { language: Some("eng".into()), ..input() }).unwrap_err();
+        assert!(validate(&ChatInput {
+            language: Some("en".into()),
+            ..input()
+        })
+        .is_ok());
+        let err = validate(&ChatInput {
+            language: Some("eng".into()),
+            ..input()
+        })
+        .unwrap_err();
         assert!(err.message().starts_with("language:"), "{err}");
     }
 

@@ -75,7 +75,11 @@ fn validate_name(name: &str) -> Result<String> {
             "name: must be at most {MAX_KEY_NAME_CHARS} characters"
         )));
     }
-    Ok(if name.is_empty() { "default".to_owned() } else { name.to_owned() })
+    Ok(if name.is_empty() {
+        "default".to_owned()
+    } else {
+        name.to_owned()
+    })
 }
 
 /// Issues a new key for the organization.
@@ -96,7 +100,9 @@ pub async fn list_keys(store: &Store, org: &OrganizationId) -> Result<Vec<ApiKey
 #[tracing::instrument(skip_all, fields(org = %org, key = %id))]
 pub async fn revoke_key(store: &Store, org: &OrganizationId, id: &ApiKeyId) -> Result<ApiKey> {
     if !store.revoke_api_key(org, id).await? {
-        return Err(Error::not_found(format!("no API key {id} in this organization")));
+        return Err(Error::not_found(format!(
+            "no API key {id} in this organization"
+        )));
     }
     store
         .api_key(org, id)

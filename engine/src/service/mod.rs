@@ -7,9 +7,15 @@
 //! - [`chat`] — one chat turn end to end (customer record, quota, agent, persistence).
 //! - [`conversations`] — list conversations with cursor pagination, read threads.
 //! - [`agent_config`] — read and patch an organization's agent configuration.
+//! - [`lifecycle`] — handoff, assign, human reply, return to agent, resolve, close, auto-resolve.
+//! - [`inbox`] — the human inbox and the quiet turn while a human holds a conversation.
+//! - [`csat`] — customer satisfaction ratings.
 
 pub mod agent_config;
 pub mod chat;
 pub mod conversations;
+pub mod csat;
+pub mod inbox;
 pub mod keys;
+pub mod lifecycle;
 pub mod orgs;

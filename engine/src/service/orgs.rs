@@ -34,7 +34,9 @@ pub async fn create_org(store: &Store, new: NewOrganization) -> Result<CreatedOr
         ("monthly_conversation_quota", new.monthly_conversation_quota),
     ] {
         if value.is_some_and(|v| v < 0) {
-            return Err(Error::unprocessable(format!("{field}: must not be negative")));
+            return Err(Error::unprocessable(format!(
+                "{field}: must not be negative"
+            )));
         }
     }
     let organization = store

@@ -99,7 +99,8 @@ struct ConversationRow {
 impl TryFrom<ConversationRow> for Conversation {
     type Error = Error;
     fn try_from(row: ConversationRow) -> Result<Self> {
-        let corrupt = |e: Error| Error::internal("a stored conversation is unreadable").with_source(e);
+        let corrupt =
+            |e: Error| Error::internal("a stored conversation is unreadable").with_source(e);
         Ok(Conversation {
             id: ConversationId::from_trusted(row.id),
             organization_id: OrganizationId::from_trusted(row.organization_id),
@@ -244,9 +245,15 @@ impl Store {
             .await?;
         }
         for message in [&record.customer_message, &record.agent_message] {
-            insert_message(&mut tx, &record.organization_id, &record.conversation_id, message)
-                .await?;
+            insert_message(
+                &mut tx,
+                &record.organization_id,
+                &record.conversation_id,
+                message,
+            )
+            .await?;
         }
+        Store::lifecycle_on_turn_tx(&mut tx, record).await?;
         // A customer writing into a resolved or closed conversation reopens it; a handoff
         // moves an agent-handled conversation to the human queue.
         sqlx::query(

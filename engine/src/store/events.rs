@@ -264,7 +264,11 @@ impl Store {
     /// taking the same row. SQLite has one writer at a time, so the single statement is
     /// already exclusive.
     #[tracing::instrument(skip_all, fields(limit))]
-    pub async fn claim_deliveries(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedDelivery>> {
+    pub async fn claim_deliveries(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedDelivery>> {
         let now = now_ms();
         let token = row_id("lock");
         let lock = match self.dialect() {
@@ -361,7 +365,11 @@ impl Store {
         .bind(outcome.latency_ms)
         .bind(outcome.response_excerpt.as_deref())
         .bind(i64::from(outcome.succeeded))
-        .bind(if outcome.succeeded { None } else { outcome.next_attempt_at })
+        .bind(if outcome.succeeded {
+            None
+        } else {
+            outcome.next_attempt_at
+        })
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -459,10 +467,9 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<u64> {
-        let endpoint = self
-            .webhook(org, webhook)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("no webhook '{webhook}' in this organization")))?;
+        let endpoint = self.webhook(org, webhook).await?.ok_or_else(|| {
+            Error::not_found(format!("no webhook '{webhook}' in this organization"))
+        })?;
         let rows: Vec<EventRow> = sqlx::query_as(
             "select id, event_type, conversation_id, created_at, payload from events \
              where organization_id = $1 and created_at >= $2 and created_at < $3 \
@@ -547,7 +554,10 @@ mod tests {
     fn subscriptions_match_the_type_or_the_wildcard_only() {
         assert!(subscribed(r#"["*"]"#, EventType::MessageSent));
         assert!(subscribed(r#"["message.sent"]"#, EventType::MessageSent));
-        assert!(!subscribed(r#"["message.received"]"#, EventType::MessageSent));
+        assert!(!subscribed(
+            r#"["message.received"]"#,
+            EventType::MessageSent
+        ));
         assert!(!subscribed("not json", EventType::MessageSent));
     }
 }

@@ -166,9 +166,8 @@ impl Store {
 
     /// Returns one of the organization's keys.
     pub async fn api_key(&self, org: &OrganizationId, id: &ApiKeyId) -> Result<Option<ApiKey>> {
-        let sql = format!(
-            "select {KEY_COLUMNS} from api_keys where organization_id = $1 and id = $2"
-        );
+        let sql =
+            format!("select {KEY_COLUMNS} from api_keys where organization_id = $1 and id = $2");
         let row: Option<ApiKeyRow> = sqlx::query_as(&sql)
             .bind(org.as_str())
             .bind(id.as_str())

@@ -185,7 +185,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        insert_job(&mut tx, &job, &new.organization_id, &new.id, JobKind::Ingest, now).await?;
+        insert_job(
+            &mut tx,
+            &job,
+            &new.organization_id,
+            &new.id,
+            JobKind::Ingest,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(job)
     }
@@ -280,14 +288,13 @@ impl Store {
     #[tracing::instrument(skip_all, fields(org = %org, document = %id))]
     pub async fn delete_document(&self, org: &OrganizationId, id: &DocumentId) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let deleted = sqlx::query(
-            "delete from knowledge_documents where organization_id = $1 and id = $2",
-        )
-        .bind(org.as_str())
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let deleted =
+            sqlx::query("delete from knowledge_documents where organization_id = $1 and id = $2")
+                .bind(org.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if deleted == 0 {
             return Ok(false);
         }

@@ -43,9 +43,8 @@ impl TryFrom<MessageRow> for Message {
     type Error = Error;
     fn try_from(row: MessageRow) -> Result<Self> {
         let json = |raw: &str| {
-            serde_json::from_str(raw).map_err(|e| {
-                Error::internal("a stored message has unreadable JSON").with_source(e)
-            })
+            serde_json::from_str(raw)
+                .map_err(|e| Error::internal("a stored message has unreadable JSON").with_source(e))
         };
         Ok(Message {
             id: MessageId::from_trusted(row.id),
@@ -86,10 +85,14 @@ pub(crate) async fn insert_message(
     conversation: &ConversationId,
     message: &NewMessage,
 ) -> Result<()> {
+    // sqlx 0.8.6's Any driver sends a NULL double as float4 to PostgreSQL, which then
+    // rejects the float8 values of later executions of the same cached statement; so the
+    // confidence is always bound as a number and `$13` says whether it is present.
     sqlx::query(
         "insert into messages (id, conversation_id, organization_id, role, text, intent, \
          confidence, language, citations, actions, metadata, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+         values ($1, $2, $3, $4, $5, $6, case when $13 = 1 then $7 else null end, \
+         $8, $9, $10, $11, $12, $12)",
     )
     .bind(message.id.as_str())
     .bind(conversation.as_str())
@@ -97,12 +100,13 @@ pub(crate) async fn insert_message(
     .bind(message.role.as_str())
     .bind(&message.text)
     .bind(message.intent.as_deref())
-    .bind(message.confidence)
+    .bind(message.confidence.unwrap_or(0.0))
     .bind(message.language.as_deref())
     .bind(&message.citations_json)
     .bind(&message.actions_json)
     .bind(&message.metadata_json)
     .bind(message.created_at)
+    .bind(i64::from(message.confidence.is_some()))
     .execute(&mut **tx)
     .await?;
     Ok(())

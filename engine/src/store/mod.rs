@@ -4,6 +4,10 @@
 //! Portable SQL only: `$1, $2` placeholders; BIGINT (i64), DOUBLE PRECISION (f64) and TEXT
 //! columns; timestamps as unix milliseconds; booleans as 0/1; JSON as TEXT; casts on aggregates
 //! (`cast(count(*) as bigint)`) because PostgreSQL would return NUMERIC otherwise.
+//! Never bind an `Option<f64>` that may be `None`: sqlx 0.8.6's Any driver sends a NULL double
+//! as float4 to PostgreSQL, and the cached statement then rejects real float8 values
+//! ("incorrect binary data format"); bind a number plus a presence flag instead
+//! (see `messages::insert_message`).
 //!
 //! Each domain adds its own `impl Store { ... }` block in a file of this folder:
 //! - [`orgs`] — organizations.
@@ -17,6 +21,7 @@
 //! - [`intents`] — an organization's changes to the default intent set.
 //! - [`webhooks`] — webhook endpoints and their delivery log.
 //! - [`widget`] — the embed widget's token key and customer-signing secret.
+//! - [`lifecycle`] — status changes and their log, human replies, CSAT, the inbox, auto-resolve.
 
 pub mod agent_configs;
 pub mod conversations;
@@ -25,6 +30,7 @@ pub mod events;
 pub mod intents;
 pub mod keys;
 pub mod knowledge;
+pub mod lifecycle;
 pub mod memory;
 pub mod messages;
 pub mod orgs;
@@ -252,7 +258,8 @@ mod tests {
     }
 
     fn tempfile_dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("blaigent-store-{}", crate::ids::fresh_suffix()));
+        let dir =
+            std::env::temp_dir().join(format!("blaigent-store-{}", crate::ids::fresh_suffix()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

@@ -86,8 +86,9 @@ impl TryFrom<OrganizationRow> for Organization {
         Ok(Organization {
             id: OrganizationId::from_trusted(row.id),
             name: row.name,
-            plan: Plan::parse(&row.plan)
-                .map_err(|e| Error::internal("an organization has an unknown plan").with_source(e))?,
+            plan: Plan::parse(&row.plan).map_err(|e| {
+                Error::internal("an organization has an unknown plan").with_source(e)
+            })?,
             rate_limit_per_min: row.rate_limit_per_min,
             monthly_conversation_quota: row.monthly_conversation_quota,
             created_at: row.created_at,

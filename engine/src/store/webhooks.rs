@@ -291,27 +291,31 @@ impl Store {
              order by a.created_at desc, a.id desc limit $5"
         );
         let rows: Vec<AttemptRow> = sqlx::query_as(&sql)
-        .bind(org.as_str())
-        .bind(webhook.as_str())
-        .bind(before.map(|(at, _)| at))
-        .bind(before.map(|(_, id)| id).unwrap_or(""))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+            .bind(org.as_str())
+            .bind(webhook.as_str())
+            .bind(before.map(|(at, _)| at))
+            .bind(before.map(|(_, id)| id).unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows.into_iter().map(Attempt::from).collect())
     }
 
     /// The attempts made to deliver `event` to any endpoint, oldest first (tests, support).
-    pub async fn event_attempts(&self, org: &OrganizationId, event: &EventId) -> Result<Vec<Attempt>> {
+    pub async fn event_attempts(
+        &self,
+        org: &OrganizationId,
+        event: &EventId,
+    ) -> Result<Vec<Attempt>> {
         let sql = format!(
             "{SELECT_ATTEMPTS} where a.organization_id = $1 and a.event_id = $2 \
              order by a.created_at, a.id"
         );
         let rows: Vec<AttemptRow> = sqlx::query_as(&sql)
-        .bind(org.as_str())
-        .bind(event.as_str())
-        .fetch_all(self.pool())
-        .await?;
+            .bind(org.as_str())
+            .bind(event.as_str())
+            .fetch_all(self.pool())
+            .await?;
         Ok(rows.into_iter().map(Attempt::from).collect())
     }
 }

@@ -266,14 +266,10 @@ pub struct WidgetMessage {
     pub language: Option<String>,
 }
 
-/// Runs one chat turn for `visitor`, through the same service function as the REST chat.
-#[tracing::instrument(skip_all, fields(org = %visitor.organization.id))]
-pub async fn chat(
-    store: &Store,
-    turns: &dyn TurnHandler,
-    visitor: &Visitor,
-    message: WidgetMessage,
-) -> Result<ChatOutcome> {
+/// Builds the chat service's caller and input for a visitor's message: the visitor's customer
+/// id, the web channel, and metadata saying the message came through the widget (and from
+/// which page origin).
+pub fn chat_request(visitor: &Visitor, message: WidgetMessage) -> (ChatCaller, ChatInput) {
     let caller = ChatCaller {
         organization_id: visitor.organization.id.clone(),
         plan: visitor.organization.plan,
@@ -291,6 +287,18 @@ pub async fn chat(
         language: message.language,
         metadata,
     };
+    (caller, input)
+}
+
+/// Runs one chat turn for `visitor`, through the same service function as the REST chat.
+#[tracing::instrument(skip_all, fields(org = %visitor.organization.id))]
+pub async fn chat(
+    store: &Store,
+    turns: &dyn TurnHandler,
+    visitor: &Visitor,
+    message: WidgetMessage,
+) -> Result<ChatOutcome> {
+    let (caller, input) = chat_request(visitor, message);
     chat::chat(store, turns, &caller, input).await
 }
 

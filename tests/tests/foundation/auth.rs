@@ -13,11 +13,18 @@ async fn requests_without_a_valid_key_are_refused_with_401(backend: Backend) {
     assert_eq!(missing.status(), 401);
     assert_eq!(missing.headers()["www-authenticate"], "Bearer");
     let body: serde_json::Value = missing.json().await.unwrap();
-    assert!(body["detail"].as_str().unwrap().contains("Authorization"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("Authorization"),
+        "{body}"
+    );
 
-    for header in ["Bearer", "Bearer not-a-key", "Basic dXNlcjpwYXNz", "bk_live_x"] {
-        let (status, body) =
-            send_json(app.client.get(&url).header("authorization", header)).await;
+    for header in [
+        "Bearer",
+        "Bearer not-a-key",
+        "Basic dXNlcjpwYXNz",
+        "bk_live_x",
+    ] {
+        let (status, body) = send_json(app.client.get(&url).header("authorization", header)).await;
         assert_eq!(status, 401, "{header}: {body}");
         assert!(body["detail"].is_string(), "{body}");
     }
@@ -76,9 +83,10 @@ async fn another_organization_is_never_reachable(backend: Backend) {
     let their_conversation = theirs["conversation_id"].as_str().unwrap();
 
     // Naming their organization in our body: 403.
-    let (status, body) = send_json(app.post(CHAT).json(
-        &json!({"message": "hi", "customer_id": "c1", "organization_id": other_org}),
-    ))
+    let (status, body) = send_json(
+        app.post(CHAT)
+            .json(&json!({"message": "hi", "customer_id": "c1", "organization_id": other_org})),
+    )
     .await;
     assert_eq!(status, 403, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("organization_id"));

@@ -56,7 +56,12 @@ async fn pages_are_newest_first_without_gaps_and_filters_apply(backend: Backend)
 
     assert_eq!(walk(&app, "&channel=whatsapp").await, newest_first[..3]);
     assert_eq!(walk(&app, "&customer_id=alice").await, newest_first[3..]);
-    assert_eq!(walk(&app, "&customer_id=alice&channel=whatsapp").await.len(), 0);
+    assert_eq!(
+        walk(&app, "&customer_id=alice&channel=whatsapp")
+            .await
+            .len(),
+        0
+    );
     assert_eq!(walk(&app, "&status=open").await.len(), 8);
     assert_eq!(walk(&app, "&status=pending_human").await.len(), 0);
 
@@ -82,7 +87,10 @@ async fn bad_listing_parameters_are_client_errors(backend: Backend) {
         let (got, body) =
             send_json(app.get(&format!("/api/v1/platform/conversations?{query}"))).await;
         assert_eq!(got, status, "{query}: {body}");
-        assert!(body["detail"].as_str().unwrap().contains(field), "{query}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains(field),
+            "{query}: {body}"
+        );
     }
 }
 

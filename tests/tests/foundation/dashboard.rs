@@ -23,7 +23,10 @@ async fn the_agent_config_is_patched_and_validated(backend: Backend) {
     assert_eq!(updated["name"], "Ava");
     assert_eq!(updated["guardrails"]["blocked_topics"], json!(["politics"]));
     // Fields the patch did not name keep their values.
-    assert_eq!(updated["guardrails"]["redact_pii"], defaults["guardrails"]["redact_pii"]);
+    assert_eq!(
+        updated["guardrails"]["redact_pii"],
+        defaults["guardrails"]["redact_pii"]
+    );
     assert_eq!(updated["goal"], defaults["goal"]);
 
     let (_, read_back) = send_json(app.get("/api/v1/dashboard/agent-config")).await;
@@ -35,14 +38,26 @@ async fn the_agent_config_is_patched_and_validated(backend: Backend) {
         (json!({"tone": "sarcastic"}), "tone"),
         (json!({"name": 5}), "name"),
         (json!({"name": "x".repeat(81)}), "name"),
-        (json!({"brand": {"accent_color": "blue"}}), "brand.accent_color"),
-        (json!({"brand": {"avatar_url": "javascript:alert(1)"}}), "brand.avatar_url"),
-        (json!({"guardrails": {"redact_pii": ["dna"]}}), "guardrails.redact_pii"),
+        (
+            json!({"brand": {"accent_color": "blue"}}),
+            "brand.accent_color",
+        ),
+        (
+            json!({"brand": {"avatar_url": "javascript:alert(1)"}}),
+            "brand.avatar_url",
+        ),
+        (
+            json!({"guardrails": {"redact_pii": ["dna"]}}),
+            "guardrails.redact_pii",
+        ),
     ] {
         let (status, body) =
             send_json(app.patch("/api/v1/dashboard/agent-config").json(&patch)).await;
         assert_eq!(status, 422, "{patch}: {body}");
-        assert!(body["detail"].as_str().unwrap().contains(field), "{patch}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains(field),
+            "{patch}: {body}"
+        );
     }
     // Nothing invalid was stored.
     let (_, after) = send_json(app.get("/api/v1/dashboard/agent-config")).await;
@@ -51,11 +66,17 @@ async fn the_agent_config_is_patched_and_validated(backend: Backend) {
 
 async fn keys_are_listed_without_secrets(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (status, created) =
-        send_json(app.post("/api/v1/dashboard/api-keys").json(&json!({"name": "backend"}))).await;
+    let (status, created) = send_json(
+        app.post("/api/v1/dashboard/api-keys")
+            .json(&json!({"name": "backend"})),
+    )
+    .await;
     assert_eq!(status, 201, "{created}");
     let secret = created["api_key"].as_str().unwrap();
-    assert!(secret.starts_with("bk_live_") && secret.len() == 48, "{secret}");
+    assert!(
+        secret.starts_with("bk_live_") && secret.len() == 48,
+        "{secret}"
+    );
     assert!(secret.starts_with(created["prefix"].as_str().unwrap()));
 
     let response = app.get("/api/v1/dashboard/api-keys").send().await.unwrap();
@@ -102,7 +123,11 @@ async fn a_rotated_key_works_until_its_grace_period_ends(backend: Backend) {
             .get(app.url("/api/v1/platform/conversations"))
             .bearer_auth(secret)
     };
-    assert_eq!(send_json(with(&app.api_key)).await.0, 200, "old key inside grace");
+    assert_eq!(
+        send_json(with(&app.api_key)).await.0,
+        200,
+        "old key inside grace"
+    );
     assert_eq!(send_json(with(&new_secret)).await.0, 200, "new key");
     let (_, listing) = send_json(
         app.client
@@ -123,7 +148,10 @@ async fn a_rotated_key_works_until_its_grace_period_ends(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     let (status, body) = send_json(with(&app.api_key)).await;
     assert_eq!(status, 401, "old key after grace: {body}");
-    assert!(body["detail"].as_str().unwrap().contains("expired"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
     assert_eq!(send_json(with(&new_secret)).await.0, 200);
 
     // An expired key cannot be rotated again.

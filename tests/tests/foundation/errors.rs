@@ -13,21 +13,68 @@ async fn malformed_and_invalid_chat_bodies_name_the_problem(backend: Backend) {
     };
     let (status, body) = send_json(raw("{\"message\": \"hi\",")).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("not valid JSON"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("not valid JSON"),
+        "{body}"
+    );
 
     let cases: Vec<(Value, u16, &str)> = vec![
-        (json!({"message": 5, "customer_id": "c", "organization_id": org}), 422, "message"),
-        (json!({"customer_id": "c", "organization_id": org}), 422, "message"),
-        (json!({"message": "hi", "organization_id": org}), 422, "customer_id"),
-        (json!({"message": "hi", "customer_id": "c"}), 422, "organization_id"),
-        (json!({"message": "   ", "customer_id": "c", "organization_id": org}), 422, "message"),
-        (json!({"message": "a".repeat(4001), "customer_id": "c", "organization_id": org}), 422, "message"),
-        (json!({"message": "hi", "customer_id": "c".repeat(129), "organization_id": org}), 422, "customer_id"),
-        (json!({"message": "hi", "customer_id": "c", "organization_id": org, "channel": "fax"}), 422, "channel"),
-        (json!({"message": "hi", "customer_id": "c", "organization_id": org, "language": "english"}), 422, "language"),
-        (json!({"message": "hi", "customer_id": "c", "organization_id": org, "metadata": [1]}), 422, "metadata"),
-        (json!({"message": "hi", "customer_id": "c", "organization_id": org, "metadata": {"x": "y".repeat(20_000)}}), 422, "metadata"),
-        (json!(["not", "an", "object"]), 422, "struct ChatRequest"),
+        (
+            json!({"message": 5, "customer_id": "c", "organization_id": org}),
+            422,
+            "message",
+        ),
+        (
+            json!({"customer_id": "c", "organization_id": org}),
+            422,
+            "message",
+        ),
+        (
+            json!({"message": "hi", "organization_id": org}),
+            422,
+            "customer_id",
+        ),
+        (
+            json!({"message": "hi", "customer_id": "c"}),
+            422,
+            "organization_id",
+        ),
+        (
+            json!({"message": "   ", "customer_id": "c", "organization_id": org}),
+            422,
+            "message",
+        ),
+        (
+            json!({"message": "a".repeat(4001), "customer_id": "c", "organization_id": org}),
+            422,
+            "message",
+        ),
+        (
+            json!({"message": "hi", "customer_id": "c".repeat(129), "organization_id": org}),
+            422,
+            "customer_id",
+        ),
+        (
+            json!({"message": "hi", "customer_id": "c", "organization_id": org, "channel": "fax"}),
+            422,
+            "channel",
+        ),
+        (
+            json!({"message": "hi", "customer_id": "c", "organization_id": org, "language": "english"}),
+            422,
+            "language",
+        ),
+        (
+            json!({"message": "hi", "customer_id": "c", "organization_id": org, "metadata": [1]}),
+            422,
+            "metadata",
+        ),
+        (
+            json!({"message": "hi", "customer_id": "c", "organization_id": org, "metadata": {"x": "y".repeat(20_000)}}),
+            422,
+            "metadata",
+        ),
+        (json!("just a string"), 422, "struct ChatRequest"),
     ];
     for (request, status, needle) in cases {
         let (got, body) = send_json(app.post(CHAT).json(&request)).await;
@@ -43,7 +90,10 @@ async fn malformed_and_invalid_chat_bodies_name_the_problem(backend: Backend) {
     )
     .await;
     assert_eq!(status, 415, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("application/json"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("application/json"));
 }
 
 async fn bodies_over_the_limit_are_413(backend: Backend) {

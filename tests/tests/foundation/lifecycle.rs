@@ -99,7 +99,9 @@ async fn the_cli_creates_organizations_that_the_server_accepts(backend: Backend)
     ])
     .unwrap();
     run(cli).await.unwrap();
-    let orgs = engine::service::orgs::list_orgs(&app.state.store).await.unwrap();
+    let orgs = engine::service::orgs::list_orgs(&app.state.store)
+        .await
+        .unwrap();
     let acme = orgs.iter().find(|o| o.name == "Acme CLI").unwrap();
     assert_eq!(acme.plan.as_str(), "growth");
     let keys = engine::service::keys::list_keys(&app.state.store, &acme.id)

@@ -39,7 +39,13 @@ async fn the_starter_plan_allows_60_requests_a_minute(backend: Backend) {
     assert_eq!(header(&refused, "x-ratelimit-remaining"), 0);
     assert!(header(&refused, "x-ratelimit-reset") >= 1);
     let (_, body) = json_of(refused).await;
-    assert!(body["detail"].as_str().unwrap().contains("60 requests per minute"), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("60 requests per minute"),
+        "{body}"
+    );
 
     // Another organization is unaffected.
     let (status, _) = send_json(app.get("/api/v1/platform/conversations")).await;

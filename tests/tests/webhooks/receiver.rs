@@ -68,7 +68,11 @@ impl Drop for Receiver {
     }
 }
 
-async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn receive(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
     let status = inner
         .script
         .lock()
@@ -94,7 +98,9 @@ impl Receiver {
         inner.default_status.store(200, Ordering::SeqCst);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let app = Router::new().route("/hook", post(receive)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/hook", post(receive))
+            .with_state(inner.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -103,7 +109,11 @@ impl Receiver {
 
     /// Answers the next requests with `statuses`, in order, then with the default.
     pub fn answer_next(&self, statuses: &[u16]) {
-        self.inner.script.lock().unwrap().extend(statuses.iter().copied());
+        self.inner
+            .script
+            .lock()
+            .unwrap()
+            .extend(statuses.iter().copied());
     }
 
     /// Answers every request without a scripted status with `status`.
@@ -132,7 +142,11 @@ impl Receiver {
     }
 
     /// Waits until `done` holds for the requests so far, failing the test after `within`.
-    pub async fn wait_until(&self, within: Duration, done: impl Fn(&[Captured]) -> bool) -> Vec<Captured> {
+    pub async fn wait_until(
+        &self,
+        within: Duration,
+        done: impl Fn(&[Captured]) -> bool,
+    ) -> Vec<Captured> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let arrived = self.inner.arrived.notified();
@@ -141,15 +155,23 @@ impl Receiver {
                 return seen;
             }
             let now = tokio::time::Instant::now();
-            assert!(now < deadline, "the receiver did not get what was expected in {within:?}; got {} requests: {:?}",
-                seen.len(), seen.iter().map(|c| (c.event(), c.status)).collect::<Vec<_>>());
-            let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(100)), arrived).await;
+            assert!(
+                now < deadline,
+                "the receiver did not get what was expected in {within:?}; got {} requests: {:?}",
+                seen.len(),
+                seen.iter()
+                    .map(|c| (c.event(), c.status))
+                    .collect::<Vec<_>>()
+            );
+            let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(100)), arrived)
+                .await;
         }
     }
 
     /// Waits for at least `n` requests.
     pub async fn wait_for(&self, n: usize) -> Vec<Captured> {
-        self.wait_until(Duration::from_secs(20), |seen| seen.len() >= n).await
+        self.wait_until(Duration::from_secs(20), |seen| seen.len() >= n)
+            .await
     }
 }
 

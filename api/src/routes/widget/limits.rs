@@ -109,7 +109,12 @@ mod tests {
             limiter.take_at("ip:a", 3, "per-IP", now).unwrap();
         }
         let err = limiter.take_at("ip:a", 3, "per-IP", now).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::RateLimited { retry_after_secs: 20 });
+        assert_eq!(
+            err.kind(),
+            ErrorKind::RateLimited {
+                retry_after_secs: 20
+            }
+        );
         assert!(err.message().contains("per-IP limit of 3"), "{err}");
         limiter.take_at("ip:b", 3, "per-IP", now).unwrap();
         limiter

@@ -109,6 +109,9 @@ mod tests {
         let err = WidgetSettings::default()
             .apply_env(|name| (name == "BLAIGENT_WIDGET_IP_PER_MIN").then(|| "0".into()))
             .unwrap_err();
-        assert!(err.to_string().contains("BLAIGENT_WIDGET_IP_PER_MIN"), "{err}");
+        assert!(
+            err.to_string().contains("BLAIGENT_WIDGET_IP_PER_MIN"),
+            "{err}"
+        );
     }
 }

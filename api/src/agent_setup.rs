@@ -1,0 +1,32 @@
+//! Assembles the [`Agent`] from the process's parts: the store (memory), the shared embedder
+//! (sentence scoring), the knowledge base's retriever, and the optional language model.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use engine::agent::Agent;
+use engine::llm::openai::OpenAiChatModel;
+use engine::store::Store;
+
+use crate::config::Config;
+
+/// Builds the agent for `config`.
+pub fn build_agent(
+    config: &Config,
+    store: &Store,
+    knowledge: &ingest::Knowledge,
+) -> anyhow::Result<Agent> {
+    let embedder = ingest::shared_embedder().context("loading the embedding model")?;
+    let mut agent = Agent::new()
+        .with_store(store.clone())
+        .with_embedder(embedder)
+        .with_retriever(knowledge.retriever().clone());
+    if let Some(settings) = &config.llm {
+        tracing::info!(base_url = %settings.base_url, model = %settings.model, "answers are written by a language model");
+        let model = OpenAiChatModel::new(settings.clone())
+            .map_err(|e| anyhow::anyhow!(e.message().to_owned()))
+            .context("configuring the language model")?;
+        agent = agent.with_model(Arc::new(model));
+    }
+    Ok(agent)
+}

@@ -1,0 +1,136 @@
+//! Load generator for the chat endpoint (a benchmark, not a test). Starts the real server
+//! in-process on loopback against a fresh SQLite file or PostgreSQL database, replaces the
+//! agent with a no-op (so the figures measure authentication, rate limiting, validation and
+//! persistence, not the engine), and drives `POST /api/v1/agents/customer-service/chat` with N
+//! concurrent keep-alive clients for M seconds. Each client starts one conversation, then keeps
+//! continuing it (history load, two inserts and an update per turn).
+//!
+//! ```text
+//! cargo run --release -p tests --bin loadgen -- sqlite 32 10
+//! cargo run --release -p tests --bin loadgen -- postgres 32 10
+//! ```
+//! Arguments: backend (`sqlite` | `postgres`), concurrency (default 32), seconds (default 10).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::agent::{Reply, Turn};
+use engine::service::chat::TurnHandler;
+use engine::store::orgs::Plan;
+use futures::future::BoxFuture;
+use serde_json::json;
+use tests::{spawn_app, Backend, CHAT};
+
+/// Answers every turn at once with a fixed reply.
+struct NoopAgent;
+
+impl TurnHandler for NoopAgent {
+    fn handle<'a>(&'a self, turn: &'a Turn) -> BoxFuture<'a, engine::Result<Reply>> {
+        Box::pin(async move {
+            Ok(Reply {
+                response: "Thanks, noted.".into(),
+                intent: "other".into(),
+                confidence: 0.5,
+                language: "en".into(),
+                stored_message: turn.message.clone(),
+                ..Reply::default()
+            })
+        })
+    }
+}
+
+/// Requests before this much time has passed are not measured (connection set-up, caches).
+const WARM_UP: Duration = Duration::from_secs(1);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let backend = match args.first().map(String::as_str) {
+        Some("postgres") => Backend::Postgres,
+        Some("sqlite") | None => Backend::Sqlite,
+        Some(other) => anyhow::bail!("unknown backend '{other}' (sqlite or postgres)"),
+    };
+    let concurrency: usize = args.get(1).map_or(Ok(32), |s| s.parse())?;
+    let seconds: u64 = args.get(2).map_or(Ok(10), |s| s.parse())?;
+
+    let mut app = spawn_app(backend).await;
+    app.state = app.state.clone().with_turn_handler(Arc::new(NoopAgent));
+    // `spawn_app` already serves the state it built; restart on the same database with the
+    // no-op agent by serving a second listener from this state.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = app.state.clone();
+    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    let (org, key) = app
+        .create_org(Plan::Enterprise, Some(100_000_000), None)
+        .await;
+
+    let deadline = Instant::now() + WARM_UP + Duration::from_secs(seconds);
+    let measure_from = Instant::now() + WARM_UP;
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let (base, org, key) = (base.clone(), org.clone(), key.clone());
+        workers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let url = format!("{base}{CHAT}");
+            let mut session: Option<String> = None;
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                let mut body = json!({
+                    "message": "Where is my order?",
+                    "customer_id": format!("load-{worker}"),
+                    "organization_id": org,
+                });
+                if let Some(s) = &session {
+                    body["session_id"] = json!(s);
+                }
+                let started = Instant::now();
+                let result = client.post(&url).bearer_auth(&key).json(&body).send().await;
+                let ok = match result {
+                    Ok(response) if response.status().is_success() => {
+                        let reply: serde_json::Value = response.json().await.unwrap_or_default();
+                        if session.is_none() {
+                            session = reply["session_id"].as_str().map(str::to_owned);
+                        }
+                        true
+                    }
+                    _ => false,
+                };
+                let elapsed = started.elapsed();
+                if started >= measure_from {
+                    if ok {
+                        latencies.push(elapsed);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        let (mut l, e) = worker.await?;
+        latencies.append(&mut l);
+        errors += e;
+    }
+    latencies.sort();
+    let n = latencies.len();
+    let pct = |p: f64| {
+        latencies
+            .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "backend={backend:?} concurrency={concurrency} seconds={seconds} requests={n} errors={errors} \
+         rps={:.0} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+        n as f64 / seconds as f64,
+        pct(0.50),
+        pct(0.99),
+        pct(1.0),
+    );
+    app.stop().await;
+    Ok(())
+}
