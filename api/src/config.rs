@@ -109,6 +109,9 @@ pub struct Config {
     /// Optional language model (`BLAIGENT_LLM_BASE_URL`, `BLAIGENT_LLM_MODEL`,
     /// `BLAIGENT_LLM_API_KEY`, `BLAIGENT_LLM_TIMEOUT_SECS`); `None`: the offline responder.
     pub llm: Option<engine::llm::openai::OpenAiSettings>,
+    /// Auto-resolve of idle conversations (`BLAIGENT_AUTO_RESOLVE_AFTER_SECS`,
+    /// `BLAIGENT_AUTO_RESOLVE_INTERVAL_SECS`).
+    pub auto_resolve: engine::service::lifecycle::AutoResolveSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -127,6 +130,7 @@ impl std::fmt::Debug for Config {
             .field("widget", &self.widget)
             .field("knowledge", &self.knowledge)
             .field("llm", &self.llm)
+            .field("auto_resolve", &self.auto_resolve)
             .finish()
     }
 }
@@ -159,6 +163,7 @@ impl Config {
             widget: crate::routes::widget::settings::WidgetSettings::default(),
             knowledge: ingest::KnowledgeConfig::default(),
             llm: None,
+            auto_resolve: engine::service::lifecycle::AutoResolveSettings::default(),
         }
     }
 
@@ -238,6 +243,10 @@ impl Config {
             .map_err(|e| anyhow::anyhow!(e))?;
         config.widget.apply_env(|name| std::env::var(name).ok())?;
         config.knowledge = ingest::KnowledgeConfig::from_env().map_err(|e| anyhow::anyhow!(e))?;
+        config
+            .auto_resolve
+            .apply_env(|name| std::env::var(name).ok())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         config.llm = engine::llm::openai::OpenAiSettings::from_env()
             .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
         Ok(config)

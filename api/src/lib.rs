@@ -111,6 +111,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let _dispatcher = routes::webhooks::start_dispatcher(&state);
     let _knowledge_worker = state.knowledge.spawn_worker();
+    let _auto_resolver = engine::service::lifecycle::spawn_auto_resolver(
+        state.store.clone(),
+        &state.config.auto_resolve,
+    );
     // Connection info gives the widget's per-IP limits the peer address.
     axum::serve(
         listener,

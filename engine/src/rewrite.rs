@@ -12,7 +12,9 @@ use crate::agent::{HistoryMessage, Role};
 use crate::text::{is_stop_word, literal_regex, words};
 
 static FOLLOW_UP_START: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?i)^\s*(?:and|also|plus|what\s+about|how\s+about|what\s+if|same\s+for|and\s+what\s+about|und|et|y|e|en|wie\s+ist\s+es\s+mit|et\s+pour|y\s+para|e\s+per)\b")
+    literal_regex(
+        r"(?i)^\s*(?:and|also|plus|what\s+about|how\s+about|what\s+if|same\s+for|and\s+what\s+about|und|et|y|e|en|wie\s+ist\s+es\s+mit|et\s+pour|y\s+para|e\s+per)\b",
+    )
 });
 
 /// The outcome of rewriting.
@@ -27,21 +29,41 @@ pub struct Rewritten {
 fn content_words(text: &str) -> Vec<String> {
     words(text)
         .into_iter()
-        .filter(|w| !is_stop_word(w) && w.chars().count() > 1 && !matches!(w.as_str(), "and" | "about" | "also" | "plus" | "same" | "if"))
+        .filter(|w| {
+            !is_stop_word(w)
+                && w.chars().count() > 1
+                && !matches!(
+                    w.as_str(),
+                    "and" | "about" | "also" | "plus" | "same" | "if"
+                )
+        })
         .collect()
 }
 
 fn is_preposition(word: &str) -> bool {
     matches!(
         word,
-        "for" | "to" | "with" | "on" | "in" | "about" | "of" | "from" | "für" | "pour" | "para" | "per" | "voor"
+        "for"
+            | "to"
+            | "with"
+            | "on"
+            | "in"
+            | "about"
+            | "of"
+            | "from"
+            | "für"
+            | "pour"
+            | "para"
+            | "per"
+            | "voor"
     )
 }
 
 /// Tells whether `message` reads as a follow-up that needs the previous question.
 pub fn is_elliptical(message: &str) -> bool {
     let content = content_words(message);
-    FOLLOW_UP_START.is_match(message) || (content.len() <= 2 && words(message).len() <= 5 && !content.is_empty())
+    FOLLOW_UP_START.is_match(message)
+        || (content.len() <= 2 && words(message).len() <= 5 && !content.is_empty())
 }
 
 /// Rewrites `message` against the most recent earlier customer message in `history`.
@@ -112,10 +134,16 @@ mod tests {
 
     #[test]
     fn a_follow_up_borrows_the_previous_questions_words() {
-        let r = rewrite("and for shoes?", &history("How long do refunds take for jackets?"));
+        let r = rewrite(
+            "and for shoes?",
+            &history("How long do refunds take for jackets?"),
+        );
         assert!(r.used_context);
         assert_eq!(r.query, "shoes long refunds take");
-        let r = rewrite("What about weekends?", &history("What are your opening hours?"));
+        let r = rewrite(
+            "What about weekends?",
+            &history("What are your opening hours?"),
+        );
         assert_eq!(r.query, "weekends opening hours");
     }
 

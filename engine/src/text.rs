@@ -72,12 +72,12 @@ static STOP_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         "hers", "him", "his", "how", "i", "i'm", "i'd", "i've", "if", "in", "into", "is", "it",
         "it's", "its", "just", "let", "me", "more", "most", "my", "myself", "no", "nor", "not",
         "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over",
-        "own", "please", "same", "she", "should", "so", "some", "such", "than", "thank",
-        "thanks", "that", "that's", "the", "their", "them", "then", "there", "these", "they",
-        "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we",
-        "were", "what", "what's", "when", "where", "which", "while", "who", "whom", "why", "will",
-        "with", "would", "you", "your", "yours", "hi", "hello", "hey", "also", "tell", "know",
-        "want", "need", "like", "much", "many", "there's", "you're", "we're", "us", "would",
+        "own", "please", "same", "she", "should", "so", "some", "such", "than", "thank", "thanks",
+        "that", "that's", "the", "their", "them", "then", "there", "these", "they", "this",
+        "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were",
+        "what", "what's", "when", "where", "which", "while", "who", "whom", "why", "will", "with",
+        "would", "you", "your", "yours", "hi", "hello", "hey", "also", "tell", "know", "want",
+        "need", "like", "much", "many", "there's", "you're", "we're", "us", "would",
     ]
     .into_iter()
     .collect()

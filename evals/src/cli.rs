@@ -63,6 +63,10 @@ pub struct ClassifierArgs {
     pub threshold: Option<f32>,
     #[arg(long, global = true)]
     pub calibration_folds: Option<usize>,
+    #[arg(long, global = true)]
+    pub knn_weight: Option<f32>,
+    #[arg(long, global = true)]
+    pub min_steps: Option<usize>,
 }
 
 impl ClassifierArgs {
@@ -90,6 +94,12 @@ impl ClassifierArgs {
         }
         if let Some(v) = self.calibration_folds {
             s.calibration_folds = v;
+        }
+        if let Some(v) = self.knn_weight {
+            s.knn_weight = v;
+        }
+        if let Some(v) = self.min_steps {
+            s.train.min_steps = v;
         }
         s
     }
@@ -204,7 +214,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("loading the embedding model")?,
     );
-    let defaults = ClassifierSettings::default();
+    let mut defaults = ClassifierSettings::default();
+    if !matches!(cli.suite, Suite::Gate { .. }) {
+        // The benchmark suites fit the temperature on a validation split themselves.
+        defaults.calibration_folds = 0;
+    }
     let ctx = Context {
         data_dir: data_dir.clone(),
         cache: EmbeddingCache::new(embedder, cli.no_cache),

@@ -9,10 +9,12 @@
 //! - [`fetch`]: HTTP(S) fetching behind an SSRF guard, crawls with robots.txt and sitemaps.
 //! - [`pipeline`]: one generation of a document's chunks from its pages.
 //! - [`config`]: settings from the environment.
+//! - [`eval`]: retrieval quality on the stackfaq set (Recall@k, MRR, the relevance cut-off).
 
 
 pub mod chunk;
 pub mod config;
+pub mod eval;
 pub mod extract;
 pub mod fetch;
 pub mod normalize;

@@ -143,6 +143,8 @@ impl Knowledge {
     #[tracing::instrument(skip_all, fields(org = %org))]
     pub async fn add(&self, org: &OrganizationId, source: NewSource) -> Result<Document> {
         let id = DocumentId::new();
+        // A file's name titles it only when its content has no title of its own.
+        let mut fallback_title: Option<String> = None;
         let mut new = NewDocument {
             id: id.clone(),
             organization_id: org.clone(),
@@ -216,9 +218,7 @@ impl Knowledge {
                                 .unwrap_or("(unknown)")
                         ))
                     })?;
-                if new.title.is_empty() {
-                    new.title = file_name.clone().unwrap_or_default();
-                }
+                fallback_title = file_name.clone();
                 if matches!(format, Format::Csv) {
                     new.source_kind = SourceKind::Product;
                 }
@@ -268,7 +268,7 @@ impl Knowledge {
             Ok(e) => e,
             Err(e) if e.kind() == ErrorKind::Unprocessable => {
                 if new.title.is_empty() {
-                    new.title = "Untitled".to_owned();
+                    new.title = fallback_title.unwrap_or_else(|| "Untitled".to_owned());
                 }
                 self.store
                     .create_failed_document(&new, e.message())
@@ -281,6 +281,7 @@ impl Knowledge {
             new.title = extracted
                 .title
                 .clone()
+                .or(fallback_title)
                 .unwrap_or_else(|| default_title(&extracted));
         }
         let hash = content_hash(&extracted.canonical_text());

@@ -390,8 +390,10 @@ test("the widget is full screen on a phone", async () => {
   await w.launcher.click();
   await w.dialog.waitFor();
   await w.agentMessages.first().waitFor();
+  // Measure once the opening animation has finished.
+  await w.dialog.evaluate((el) => Promise.all(el.getAnimations().map((a) => a.finished)));
   const box = await w.dialog.boundingBox();
-  assert.deepEqual([box.x, box.y, box.width, box.height], [0, 0, 390, 844]);
+  assert.deepEqual([box.x, box.y, box.width, box.height].map(Math.round), [0, 0, 390, 844]);
   await ask(p, "Do you offer free shipping?");
   await p.screenshot({ path: join(ARTIFACTS, "phone.png") });
   await phone.close();

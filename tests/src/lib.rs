@@ -2,7 +2,8 @@
 //! `127.0.0.1:0` against a fresh database (a SQLite file in a temporary folder, or a fresh
 //! PostgreSQL database), and hands tests an HTTP client, an organization and its API key.
 //!
-//! - [`spawn_app`] / [`spawn_app_with`] — a running server on a fresh database.
+//! - [`spawn_app`] / [`spawn_app_with`] / [`spawn_app_with_state`] — a running server on a
+//!   fresh database.
 //! - [`TestApp`] — its address, client, default organization and helpers; [`TestApp::restart`]
 //!   stops it and starts a new server on the same data.
 //! - [`Backend`] — SQLite or PostgreSQL (`BLAIGENT_TEST_POSTGRES_URL`, default
@@ -119,6 +120,7 @@ pub struct TestApp {
     pub state: AppState,
     pub db: Arc<TestDatabase>,
     configure: Arc<dyn Fn(&mut Config) + Send + Sync>,
+    map_state: Arc<StateMapper>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -132,6 +134,9 @@ impl std::fmt::Debug for TestApp {
     }
 }
 
+/// Adjusts the built state before the server starts (e.g. swaps the agent for a stand-in).
+pub type StateMapper = dyn Fn(AppState) -> AppState + Send + Sync;
+
 /// Starts a server with the default configuration on a fresh `backend` database.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
@@ -142,12 +147,22 @@ pub async fn spawn_app_with(
     backend: Backend,
     configure: impl Fn(&mut Config) + Send + Sync + 'static,
 ) -> TestApp {
+    spawn_app_with_state(backend, configure, |state| state).await
+}
+
+/// Starts a server whose configuration `configure` adjusts and whose state `map_state`
+/// adjusts (both are applied again by [`TestApp::restart`]).
+pub async fn spawn_app_with_state(
+    backend: Backend,
+    configure: impl Fn(&mut Config) + Send + Sync + 'static,
+    map_state: impl Fn(AppState) -> AppState + Send + Sync + 'static,
+) -> TestApp {
     let db = Arc::new(
         TestDatabase::create(backend)
             .await
             .unwrap_or_else(|e| panic!("creating the test database: {e:#}")),
     );
-    let mut app = start(db, Arc::new(configure)).await;
+    let mut app = start(db, Arc::new(configure), Arc::new(map_state)).await;
     // The default organization gets a very high rate limit so scenarios that are not about
     // rate limiting never trip it.
     let (org_id, api_key) = app.create_org(Plan::Scale, Some(1_000_000), None).await;
@@ -168,9 +183,11 @@ async fn start(
         config.log_filter = filter;
         api::telemetry::init(&config);
     }
-    let state = AppState::build(config)
-        .await
-        .unwrap_or_else(|e| panic!("building the app state: {e:#}"));
+    let state = map_state(
+        AppState::build(config)
+            .await
+            .unwrap_or_else(|e| panic!("building the app state: {e:#}")),
+    );
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("binding a port: {e}"));
@@ -189,6 +206,7 @@ async fn start(
         state,
         db,
         configure,
+        map_state,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -258,6 +276,13 @@ impl TestApp {
         send_json(self.post(CHAT).json(&body)).await
     }
 
+    /// Asks the server to stop (in-flight requests still finish) without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Stops the server, letting in-flight requests finish.
     pub async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -273,7 +298,12 @@ impl TestApp {
     /// default organization and key carry over.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        let mut next = start(self.db.clone(), self.configure.clone()).await;
+        let mut next = start(
+            self.db.clone(),
+            self.configure.clone(),
+            self.map_state.clone(),
+        )
+        .await;
         next.org_id = std::mem::take(&mut self.org_id);
         next.api_key = std::mem::take(&mut self.api_key);
         next

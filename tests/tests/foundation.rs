@@ -12,4 +12,5 @@ mod foundation {
     pub mod errors;
     pub mod lifecycle;
     pub mod limits;
+    pub mod shutdown;
 }

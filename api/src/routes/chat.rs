@@ -97,6 +97,9 @@ pub struct ChatResponse {
     pub handoff: bool,
     pub handoff_reason: Option<String>,
     pub actions: Vec<ActionBody>,
+    /// What the policy noticed: `pii_redacted`, `prompt_injection`, `blocked_topic`,
+    /// `model_fallback`, `ungrounded_dropped`.
+    pub flags: Vec<String>,
 }
 
 /// Sends a message and receives the agent's response.
@@ -173,6 +176,7 @@ pub async fn send_message(
                 detail: a.detail,
             })
             .collect(),
+        flags: reply.flags,
     })
     .into_response())
 }

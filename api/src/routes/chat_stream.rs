@@ -87,6 +87,7 @@ pub fn response_body(outcome: ChatOutcome) -> ChatResponse {
                 detail: a.detail,
             })
             .collect(),
+        flags: reply.flags,
     }
 }
 

@@ -7,14 +7,17 @@
 //! not require an API key), and one `doc.merge(...)` line in [`openapi::document`].
 
 pub mod agent_config;
+pub mod analytics;
 pub mod api_keys;
 pub mod chat;
 pub mod chat_stream;
 pub mod conversations;
 pub mod fallback;
 pub mod health;
+pub mod inbox;
 pub mod intents;
 pub mod knowledge;
+pub mod lifecycle;
 pub mod memory;
 pub mod openapi;
 pub mod webhooks;
@@ -36,6 +39,9 @@ pub fn authenticated() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(widget::dashboard_router())
         .merge(knowledge::router())
+        .merge(lifecycle::router())
+        .merge(inbox::router())
+        .merge(analytics::router())
 }
 
 /// Routes open to anyone: health checks and the API description.

@@ -53,6 +53,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::api_keys::ApiDoc::openapi());
     doc.merge(super::webhooks::ApiDoc::openapi());
     doc.merge(super::knowledge::ApiDoc::openapi());
+    doc.merge(super::lifecycle::ApiDoc::openapi());
+    doc.merge(super::inbox::ApiDoc::openapi());
+    doc.merge(super::analytics::ApiDoc::openapi());
     // Other route modules: one `doc.merge(super::<module>::ApiDoc::openapi());` line each.
     doc
 }

@@ -132,7 +132,11 @@ impl Agent {
             language,
             memory.first_name(),
         );
-        tracing::debug!(candidates = found.len(), chosen = chosen.len(), "offline responder");
+        tracing::debug!(
+            candidates = found.len(),
+            chosen = chosen.len(),
+            "offline responder"
+        );
         Draft {
             text: composed.text,
             citations: composed.citations,

@@ -75,10 +75,16 @@ impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Agent")
             .field("store", &self.store.is_some())
-            .field("embedder", &self.embedder.as_ref().map(|e| e.model_name().to_string()))
+            .field(
+                "embedder",
+                &self.embedder.as_ref().map(|e| e.model_name().to_string()),
+            )
             .field("retriever", &self.retriever.is_some())
             .field("intents", &self.intents.is_some())
-            .field("model", &self.model.as_ref().map(|m| m.model_name().to_string()))
+            .field(
+                "model",
+                &self.model.as_ref().map(|m| m.model_name().to_string()),
+            )
             .finish()
     }
 }

@@ -183,22 +183,23 @@ impl Agent {
         };
         let (clean, factual, dropped) = checks.apply(&raw);
         if factual == 0 {
-            tracing::warn!(dropped, "the model answer was not grounded; the offline responder answers instead");
+            tracing::warn!(
+                dropped,
+                "the model answer was not grounded; the offline responder answers instead"
+            );
             return ModelOutcome::Ungrounded;
         }
         let (text, citations) = map_citations(&clean, passages);
-        ModelOutcome::Answered(
-            Draft {
-                text,
-                citations,
-                answered: true,
-                source: Source::Model,
-                flags: if dropped > 0 {
-                    vec!["ungrounded_dropped".into()]
-                } else {
-                    Vec::new()
-                },
+        ModelOutcome::Answered(Draft {
+            text,
+            citations,
+            answered: true,
+            source: Source::Model,
+            flags: if dropped > 0 {
+                vec!["ungrounded_dropped".into()]
+            } else {
+                Vec::new()
             },
-        )
+        })
     }
 }

@@ -67,7 +67,9 @@ impl Agent {
 
         // 5-7. Route and answer.
         let mut draft = self
-            .route(turn, &inbound, &intent, confidence, &language, &memory, &new_facts, &sink)
+            .route(
+                turn, &inbound, &intent, confidence, &language, &memory, &new_facts, &sink,
+            )
             .await;
         let mut actions: Vec<ActionOutcome> = Vec::new();
         let mut handoff_reason: Option<String> = None;
@@ -194,8 +196,14 @@ impl Agent {
         if let Some(topic) = &inbound.blocked_topic {
             return Draft::canned(p.blocked_topic.replace("{topic}", topic));
         }
-        let short = inbound.working_text.split_whitespace().count() <= 6;
-        if SMALL_TALK.contains(&intent) && (confidence >= SMALL_TALK_CONFIDENCE && short) {
+        // The rules recognise small talk on their own; the classifier's small-talk label is
+        // trusted only for very short messages that ask nothing ("hi there, is my order
+        // shipped?" must reach retrieval).
+        let ruled = smalltalk::classify(&inbound.working_text).is_some();
+        let short = inbound.working_text.split_whitespace().count() <= 4
+            && !inbound.working_text.contains('?');
+        if SMALL_TALK.contains(&intent) && (ruled || (confidence >= SMALL_TALK_CONFIDENCE && short))
+        {
             return small_talk(intent, turn, language, memory);
         }
         if let Some(question) = memory::answer::classify(&inbound.working_text) {
@@ -270,7 +278,13 @@ impl Agent {
         }
     }
 
-    async fn remember(&self, turn: &Turn, new_facts: &[NewFact], memory: &CustomerMemory, intent: &str) {
+    async fn remember(
+        &self,
+        turn: &Turn,
+        new_facts: &[NewFact],
+        memory: &CustomerMemory,
+        intent: &str,
+    ) {
         let Some(store) = &self.store else {
             return;
         };
@@ -304,7 +318,14 @@ impl Agent {
         issues.extend(memory::summary::open_issues(new_facts));
         if let Some(summary) = memory::summary::summarize(&intents, &issues) {
             if let Err(e) = store
-                .upsert_summary(org, customer, &turn.conversation_id, turn.channel, &summary, &intents)
+                .upsert_summary(
+                    org,
+                    customer,
+                    &turn.conversation_id,
+                    turn.channel,
+                    &summary,
+                    &intents,
+                )
                 .await
             {
                 tracing::warn!(error = %e, "storing the conversation summary failed");
@@ -316,7 +337,11 @@ impl Agent {
 /// Facts from the customer's message: payment data and national ids are removed first (never
 /// remembered), and an injection attempt contributes only its legitimate sentences.
 fn extract_facts(message: &str, injection_found: bool) -> Vec<NewFact> {
-    let safe = pii::redact(message, &[PiiKind::Card, PiiKind::Iban, PiiKind::NationalId]).text;
+    let safe = pii::redact(
+        message,
+        &[PiiKind::Card, PiiKind::Iban, PiiKind::NationalId],
+    )
+    .text;
     let text = if injection_found {
         injection::detect(&safe)
             .map(|f| f.legitimate_part)

@@ -10,13 +10,19 @@ use regex::Regex;
 use crate::text::{literal_regex, words};
 
 static GREETING: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?i)^\s*(?:hi|hello|hey|hiya|good\s+(?:morning|afternoon|evening)|hallo|guten\s+(?:tag|morgen|abend)|servus|moin|bonjour|salut|bonsoir|hola|buenos\s+d[ií]as|buenas(?:\s+tardes)?|ciao|buongiorno|salve|ol[áa]|bom\s+dia|boa\s+tarde|hoi|goedemorgen|goedemiddag|dag)\b[\s!.,]*(?:there|team|all|everyone)?[\s!.,]*$")
+    literal_regex(
+        r"(?i)^\s*(?:hi|hello|hey|hiya|good\s+(?:morning|afternoon|evening)|hallo|guten\s+(?:tag|morgen|abend)|servus|moin|bonjour|salut|bonsoir|hola|buenos\s+d[ií]as|buenas(?:\s+tardes)?|ciao|buongiorno|salve|ol[áa]|bom\s+dia|boa\s+tarde|hoi|goedemorgen|goedemiddag|dag)\b[\s!.,]*(?:there|team|all|everyone)?[\s!.,]*$",
+    )
 });
 static THANKS: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?i)^\s*(?:(?:ok(?:ay)?|great|perfect|awesome|cool)[\s,!.]*)?(?:thanks?(?:\s+you)?(?:\s+(?:so|very)\s+much)?|thx|ty|cheers|much\s+appreciated|danke(?:\s+sch[öo]n)?|vielen\s+dank|merci(?:\s+beaucoup)?|gracias|muchas\s+gracias|grazie(?:\s+mille)?|obrigad[oa]|bedankt|dank\s+je(?:\s+wel)?)\b[\s!.,]*(?:a\s+lot|for\s+(?:your|the)\s+help)?[\s!.,]*$")
+    literal_regex(
+        r"(?i)^\s*(?:(?:ok(?:ay)?|great|perfect|awesome|cool)[\s,!.]*)?(?:thanks?(?:\s+you)?(?:\s+(?:so|very)\s+much)?|thx|ty|cheers|much\s+appreciated|danke(?:\s+sch[öo]n)?|vielen\s+dank|merci(?:\s+beaucoup)?|gracias|muchas\s+gracias|grazie(?:\s+mille)?|obrigad[oa]|bedankt|dank\s+je(?:\s+wel)?)\b[\s!.,]*(?:a\s+lot|for\s+(?:your|the)\s+help)?[\s!.,]*$",
+    )
 });
 static GOODBYE: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?i)^\s*(?:(?:ok(?:ay)?|thanks?)[\s,!.]*)?(?:bye|goodbye|bye\s+bye|see\s+you|that'?s\s+all|have\s+a\s+(?:nice|good|great)\s+day|tsch[üu]ss|auf\s+wiedersehen|au\s+revoir|adi[óo]s|hasta\s+luego|arrivederci|tchau|at[ée]\s+logo|doei|tot\s+ziens)\b[\s!.,]*$")
+    literal_regex(
+        r"(?i)^\s*(?:(?:ok(?:ay)?|thanks?)[\s,!.]*)?(?:bye|goodbye|bye\s+bye|see\s+you|that'?s\s+all|have\s+a\s+(?:nice|good|great)\s+day|tsch[üu]ss|auf\s+wiedersehen|au\s+revoir|adi[óo]s|hasta\s+luego|arrivederci|tchau|at[ée]\s+logo|doei|tot\s+ziens)\b[\s!.,]*$",
+    )
 });
 
 /// Small-talk labels (the intent names the classifier uses).

@@ -44,7 +44,8 @@ pub fn build(
 pub fn rfc3339(ms: i64) -> Result<String> {
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .or_internal("an event timestamp is out of range")?;
-    at.format(&Rfc3339).or_internal("formatting an event timestamp")
+    at.format(&Rfc3339)
+        .or_internal("formatting an event timestamp")
 }
 
 #[cfg(test)]
@@ -56,7 +57,14 @@ mod tests {
         let id = EventId::new();
         let org = OrganizationId::new();
         let data = serde_json::json!({"conversation_id": "conv_abc", "message": "Hi"});
-        let raw = build(&id, EventType::MessageReceived, 1_773_238_920_000, &org, &data).unwrap();
+        let raw = build(
+            &id,
+            EventType::MessageReceived,
+            1_773_238_920_000,
+            &org,
+            &data,
+        )
+        .unwrap();
         let body: Value = serde_json::from_str(&raw).unwrap();
         assert_eq!(body["id"], id.as_str());
         assert_eq!(body["event"], "message.received");

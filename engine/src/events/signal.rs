@@ -31,6 +31,9 @@ mod tests {
         let mut rx = subscribe();
         notify_committed();
         let woke = tokio::time::timeout(std::time::Duration::from_secs(1), rx.changed()).await;
-        assert!(woke.is_ok(), "the receiver missed a notification sent before it waited");
+        assert!(
+            woke.is_ok(),
+            "the receiver missed a notification sent before it waited"
+        );
     }
 }

@@ -31,6 +31,11 @@ pub struct ClassifierSettings {
     pub calibration_folds: usize,
     /// The softmax temperature used when it is not fitted.
     pub temperature: f32,
+    /// Weight of the nearest-example score fused into the logits: for each intent, the
+    /// highest cosine similarity between the message and that intent's training examples
+    /// (0 turns it off and stores no examples).
+    #[serde(default)]
+    pub knn_weight: f32,
 }
 
 impl Default for ClassifierSettings {
@@ -42,6 +47,7 @@ impl Default for ClassifierSettings {
             threshold: 0.5,
             calibration_folds: 5,
             temperature: 1.0,
+            knn_weight: 0.0,
         }
     }
 }
@@ -54,6 +60,10 @@ pub struct IntentClassifier {
     model: LinearModel,
     temperature: f32,
     threshold: f32,
+    knn_weight: f32,
+    /// Unit embeddings of the training examples with their class, when `knn_weight > 0`.
+    #[serde(default)]
+    neighbours: Vec<(usize, Vec<f32>)>,
 }
 
 /// Maps labels to dense indices in first-seen order.
@@ -129,12 +139,19 @@ impl IntentClassifier {
             space.buckets(),
             &settings.train,
         );
+        let neighbours = if settings.knn_weight > 0.0 {
+            ys.iter().copied().zip(embeddings.iter().cloned()).collect()
+        } else {
+            Vec::new()
+        };
         Self {
             labels: Vec::new(),
             space,
             model,
             temperature: settings.temperature,
             threshold: settings.threshold,
+            knn_weight: settings.knn_weight,
+            neighbours,
         }
     }
 
@@ -165,7 +182,20 @@ impl IntentClassifier {
 
     /// Raw class scores, in the order of [`labels`](Self::labels).
     pub fn logits(&self, text: &str, embedding: &[f32]) -> Vec<f32> {
-        self.model.logits(&self.space.transform(text, embedding))
+        let mut logits = self.model.logits(&self.space.transform(text, embedding));
+        if self.knn_weight > 0.0 && !self.neighbours.is_empty() {
+            let mut best = vec![-1.0f32; logits.len()];
+            for (class, vector) in &self.neighbours {
+                let similarity = crate::embed::dot(embedding, vector);
+                if let Some(b) = best.get_mut(*class) {
+                    *b = b.max(similarity);
+                }
+            }
+            for (logit, similarity) in logits.iter_mut().zip(best) {
+                *logit += self.knn_weight * similarity;
+            }
+        }
+        logits
     }
 
     /// Calibrated probabilities, in the order of [`labels`](Self::labels).

@@ -54,17 +54,20 @@ impl OpenAiSettings {
     /// Reads the settings from the environment; `None` when no model is configured (the
     /// default: the offline responder answers).
     pub fn from_env() -> Result<Option<Self>> {
-        let base_url = std::env::var("BLAIGENT_LLM_BASE_URL").ok().filter(|v| !v.is_empty());
-        let model = std::env::var("BLAIGENT_LLM_MODEL").ok().filter(|v| !v.is_empty());
-        let (base_url, model) = match (base_url, model) {
-            (Some(b), Some(m)) => (b, m),
-            (None, None) => return Ok(None),
-            _ => {
-                return Err(Error::invalid(
+        let base_url = std::env::var("BLAIGENT_LLM_BASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let model = std::env::var("BLAIGENT_LLM_MODEL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let (base_url, model) =
+            match (base_url, model) {
+                (Some(b), Some(m)) => (b, m),
+                (None, None) => return Ok(None),
+                _ => return Err(Error::invalid(
                     "set both BLAIGENT_LLM_BASE_URL and BLAIGENT_LLM_MODEL to use a language model",
-                ))
-            }
-        };
+                )),
+            };
         let timeout = match std::env::var("BLAIGENT_LLM_TIMEOUT_SECS") {
             Ok(raw) => Duration::from_secs_f64(raw.parse::<f64>().map_err(|_| {
                 Error::invalid("BLAIGENT_LLM_TIMEOUT_SECS must be a number of seconds")
@@ -74,7 +77,9 @@ impl OpenAiSettings {
         Ok(Some(Self {
             base_url,
             model,
-            api_key: std::env::var("BLAIGENT_LLM_API_KEY").ok().filter(|v| !v.is_empty()),
+            api_key: std::env::var("BLAIGENT_LLM_API_KEY")
+                .ok()
+                .filter(|v| !v.is_empty()),
             timeout,
         }))
     }
@@ -112,7 +117,11 @@ impl OpenAiChatModel {
         })
     }
 
-    fn request(&self, request: &ChatRequest, stream: bool) -> std::result::Result<CreateChatCompletionRequest, ModelError> {
+    fn request(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> std::result::Result<CreateChatCompletionRequest, ModelError> {
         let system = ChatCompletionRequestSystemMessageArgs::default()
             .content(request.system.clone())
             .build()
@@ -139,7 +148,8 @@ fn classify(error: OpenAIError) -> ModelError {
             let status_transient = e
                 .status()
                 .is_some_and(|s| s.is_server_error() || s.as_u16() == 429);
-            if e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || status_transient {
+            if e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || status_transient
+            {
                 ModelError::Transient(error.to_string())
             } else {
                 ModelError::Permanent(error.to_string())
@@ -214,7 +224,9 @@ impl ChatModel for OpenAiChatModel {
                 }
             }
             if full.trim().is_empty() {
-                return Err(ModelError::Transient("the model streamed an empty answer".into()));
+                return Err(ModelError::Transient(
+                    "the model streamed an empty answer".into(),
+                ));
             }
             Ok(full)
         };

@@ -32,10 +32,14 @@ impl MemoryQuestion {
 }
 
 static ASKS_ABOUT_ME: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?i)\b(?:what(?:'s|\s+is|\s+was|\s+are|\s+were)|which|do\s+you\s+(?:know|remember|have)|did\s+i\s+(?:tell|give)|remind\s+me\s+(?:of\s+)?|tell\s+me)\b[^.!?]{0,25}\bmy\b")
+    literal_regex(
+        r"(?i)\b(?:what(?:'s|\s+is|\s+was|\s+are|\s+were)|which|do\s+you\s+(?:know|remember|have)|did\s+i\s+(?:tell|give)|remind\s+me\s+(?:of\s+)?|tell\s+me)\b[^.!?]{0,40}\b(?:my|me)\b",
+    )
 });
 static WHAT_DO_YOU_KNOW: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?i)\bwhat\s+do\s+you\s+(?:know|remember)\s+about\s+me\b|\bdo\s+you\s+remember\s+me\b")
+    literal_regex(
+        r"(?i)\bwhat\s+do\s+you\s+(?:know|remember)\s+about\s+me\b|\bdo\s+you\s+remember\s+me\b",
+    )
 });
 
 /// Recognises a question about the customer's own remembered data.
@@ -47,7 +51,11 @@ pub fn classify(message: &str) -> Option<MemoryQuestion> {
         return None;
     }
     let lower = message.to_lowercase();
-    if lower.contains("order number") || lower.contains("order #") || lower.contains("order id") || lower.contains("my order") && (lower.contains("number") || lower.contains("which")) {
+    if lower.contains("order number")
+        || lower.contains("order #")
+        || lower.contains("order id")
+        || lower.contains("my order") && (lower.contains("number") || lower.contains("which"))
+    {
         Some(MemoryQuestion::OrderNumber)
     } else if lower.contains("my name") {
         Some(MemoryQuestion::Name)
@@ -87,12 +95,28 @@ mod tests {
 
     #[test]
     fn questions_about_own_data_are_recognised() {
-        assert_eq!(classify("What's my order number?"), Some(MemoryQuestion::OrderNumber));
-        assert_eq!(classify("do you remember my name?"), Some(MemoryQuestion::Name));
-        assert_eq!(classify("Which email do you have for my account?"), Some(MemoryQuestion::Email));
-        assert_eq!(classify("What do you know about me?"), Some(MemoryQuestion::Everything));
+        assert_eq!(
+            classify("What's my order number?"),
+            Some(MemoryQuestion::OrderNumber)
+        );
+        assert_eq!(
+            classify("do you remember my name?"),
+            Some(MemoryQuestion::Name)
+        );
+        assert_eq!(
+            classify("Which email do you have for my account?"),
+            Some(MemoryQuestion::Email)
+        );
+        assert_eq!(
+            classify("What do you know about me?"),
+            Some(MemoryQuestion::Everything)
+        );
         assert_eq!(classify("What is your refund policy?"), None);
         assert_eq!(classify("Where is my order?"), None);
+        assert_eq!(
+            classify("which order numbers do you have for me?"),
+            Some(MemoryQuestion::OrderNumber)
+        );
     }
 
     #[test]

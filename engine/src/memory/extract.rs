@@ -22,13 +22,51 @@ static NAME_EXPLICIT: LazyLock<Regex> = LazyLock::new(|| {
 // "I'm Dana" / "this is Dana": only a capitalised word, and not one of the many adjectives and
 // verbs that follow "I'm" ("I'm Looking", "I'm Sorry").
 static NAME_INTRO: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?:\b[Ii]'?m|\b[Ii]\s+am|^(?:[Hh]i|[Hh]ello|[Hh]ey)?[,!\s]*[Tt]his\s+is)\s+(\p{Lu}[\p{Ll}'-]+(?:\s+\p{Lu}[\p{Ll}'-]+)?)\b")
+    literal_regex(
+        r"(?:\b[Ii]'?m|\b[Ii]\s+am|^(?:[Hh]i|[Hh]ello|[Hh]ey)?[,!\s]*[Tt]his\s+is)\s+(\p{Lu}[\p{Ll}'-]+(?:\s+\p{Lu}[\p{Ll}'-]+)?)\b",
+    )
 });
 const NOT_NAMES: [&str; 40] = [
-    "not", "looking", "trying", "having", "sorry", "sure", "fine", "good", "here", "interested",
-    "still", "just", "so", "very", "really", "going", "unable", "able", "from", "in", "at",
-    "happy", "angry", "confused", "waiting", "writing", "calling", "contacting", "new", "back",
-    "afraid", "done", "glad", "tired", "upset", "frustrated", "the", "a", "an", "also",
+    "not",
+    "looking",
+    "trying",
+    "having",
+    "sorry",
+    "sure",
+    "fine",
+    "good",
+    "here",
+    "interested",
+    "still",
+    "just",
+    "so",
+    "very",
+    "really",
+    "going",
+    "unable",
+    "able",
+    "from",
+    "in",
+    "at",
+    "happy",
+    "angry",
+    "confused",
+    "waiting",
+    "writing",
+    "calling",
+    "contacting",
+    "new",
+    "back",
+    "afraid",
+    "done",
+    "glad",
+    "tired",
+    "upset",
+    "frustrated",
+    "the",
+    "a",
+    "an",
+    "also",
 ];
 static ORDER: LazyLock<Regex> = LazyLock::new(|| {
     literal_regex(
@@ -40,10 +78,14 @@ static HASH_REF: LazyLock<Regex> =
 static EMAIL: LazyLock<Regex> =
     LazyLock::new(|| literal_regex(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b"));
 static PREFERENCE: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?i)\b(?:i\s+(?:would\s+|'d\s+)?prefer|i\s+always\s+want|please\s+always|i\s+like\s+to\s+be)\s+([^.!?\n]{3,120})")
+    literal_regex(
+        r"(?i)\b(?:i\s+(?:would\s+|'d\s+)?prefer|i\s+always\s+want|please\s+always|i\s+like\s+to\s+be)\s+([^.!?\n]{3,120})",
+    )
 });
 static OPEN_ISSUE: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?i)\b(?:(?:has|have)(?:n't|\s+not)\s+(?:arrived|been\s+delivered|shipped|come|received)|(?:did|does)(?:n't|\s+not)\s+(?:arrive|work|come)|never\s+(?:arrived|came|received)|is\s+(?:broken|damaged|missing|defective|wrong|late)|arrived\s+(?:broken|damaged|late)|(?:was|been)\s+charged\s+twice|wrong\s+(?:item|size|colou?r)|still\s+waiting)\b")
+    literal_regex(
+        r"(?i)\b(?:(?:has|have)(?:n't|\s+not)\s+(?:arrived|been\s+delivered|shipped|come|received)|(?:did|does)(?:n't|\s+not)\s+(?:arrive|work|come)|never\s+(?:arrived|came|received)|is\s+(?:broken|damaged|missing|defective|wrong|late)|arrived\s+(?:broken|damaged|late)|(?:was|been)\s+charged\s+twice|wrong\s+(?:item|size|colou?r)|still\s+waiting)\b",
+    )
 });
 
 fn title_case(name: &str) -> String {
@@ -51,7 +93,10 @@ fn title_case(name: &str) -> String {
         .map(|part| {
             let mut chars = part.chars();
             match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+                Some(first) => first
+                    .to_uppercase()
+                    .chain(chars.flat_map(char::to_lowercase))
+                    .collect(),
                 None => String::new(),
             }
         })
@@ -81,12 +126,24 @@ fn extract_name(text: &str) -> Option<NewFact> {
     if let Some(c) = NAME_EXPLICIT.captures(text) {
         let mut name = c.get(1)?.as_str().to_string();
         // "call me back" / "call me tomorrow" are not names.
-        let first = name.split_whitespace().next().unwrap_or_default().to_lowercase();
+        let first = name
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_lowercase();
         if !NOT_NAMES.contains(&first.as_str())
-            && !matches!(first.as_str(), "back" | "tomorrow" | "later" | "today" | "asap" | "when" | "at" | "on")
+            && !matches!(
+                first.as_str(),
+                "back" | "tomorrow" | "later" | "today" | "asap" | "when" | "at" | "on"
+            )
         {
             // Keep a second word only when it is capitalised in the original ("Dana Lee").
-            if name.split_whitespace().count() > 1 && !name.split_whitespace().nth(1).is_some_and(|w| w.starts_with(char::is_uppercase)) {
+            if name.split_whitespace().count() > 1
+                && !name
+                    .split_whitespace()
+                    .nth(1)
+                    .is_some_and(|w| w.starts_with(char::is_uppercase))
+            {
                 name = first;
             }
             return Some(fact("name", title_case(&name), 0.95));
@@ -100,7 +157,9 @@ fn extract_name(text: &str) -> Option<NewFact> {
             continue;
         }
         let name = match words.get(1) {
-            Some(second) if !NOT_NAMES.contains(&second.to_lowercase().as_str()) => m.as_str().to_string(),
+            Some(second) if !NOT_NAMES.contains(&second.to_lowercase().as_str()) => {
+                m.as_str().to_string()
+            }
             _ => words[0].to_string(),
         };
         return Some(fact("name", title_case(&name), 0.75));
@@ -121,9 +180,15 @@ pub fn extract(text: &str) -> Vec<NewFact> {
     for phone in pii::find_phones(text) {
         push_unique(&mut out, fact("phone", phone, 0.9));
     }
-    for c in ORDER.captures_iter(text).chain(HASH_REF.captures_iter(text)) {
+    for c in ORDER
+        .captures_iter(text)
+        .chain(HASH_REF.captures_iter(text))
+    {
         if let Some(id) = c.get(1) {
-            push_unique(&mut out, fact("order_number", id.as_str().to_uppercase(), 0.9));
+            push_unique(
+                &mut out,
+                fact("order_number", id.as_str().to_uppercase(), 0.9),
+            );
         }
     }
     for c in PREFERENCE.captures_iter(text) {
@@ -146,7 +211,10 @@ mod tests {
     use super::*;
 
     fn pairs(text: &str) -> Vec<(String, String)> {
-        extract(text).into_iter().map(|f| (f.key, f.value)).collect()
+        extract(text)
+            .into_iter()
+            .map(|f| (f.key, f.value))
+            .collect()
     }
 
     fn p(key: &str, value: &str) -> (String, String) {
@@ -160,10 +228,16 @@ mod tests {
             vec![
                 p("name", "Dana"),
                 p("order_number", "4411"),
-                p("open_issue", "Hi, my name is Dana, order 4411 hasn't arrived yet"),
+                p(
+                    "open_issue",
+                    "Hi, my name is Dana, order 4411 hasn't arrived yet"
+                ),
             ]
         );
-        assert_eq!(pairs("I'm Dana Lee and my order #A1234 is late")[0], p("name", "Dana Lee"));
+        assert_eq!(
+            pairs("I'm Dana Lee and my order #A1234 is late")[0],
+            p("name", "Dana Lee")
+        );
         assert_eq!(pairs("call me dana")[0], p("name", "Dana"));
         assert_eq!(pairs("Ich heiße Jürgen")[0], p("name", "Jürgen"));
         assert_eq!(pairs("Je m'appelle Amélie")[0], p("name", "Amélie"));
@@ -189,10 +263,14 @@ mod tests {
 
     #[test]
     fn emails_phones_and_preferences_are_extracted() {
-        let facts = pairs("Reach me at Dana@Example.com or +1 555 123 4567. I prefer email over phone.");
+        let facts =
+            pairs("Reach me at Dana@Example.com or +1 555 123 4567. I prefer email over phone.");
         assert!(facts.contains(&p("email", "dana@example.com")), "{facts:?}");
         assert!(facts.contains(&p("phone", "+1 555 123 4567")), "{facts:?}");
-        assert!(facts.contains(&p("preference", "email over phone")), "{facts:?}");
+        assert!(
+            facts.contains(&p("preference", "email over phone")),
+            "{facts:?}"
+        );
     }
 
     #[test]

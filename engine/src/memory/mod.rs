@@ -169,7 +169,8 @@ impl CustomerMemory {
 
     /// The customer's first name, when known.
     pub fn first_name(&self) -> Option<&str> {
-        self.latest("name").and_then(|n| n.split_whitespace().next())
+        self.latest("name")
+            .and_then(|n| n.split_whitespace().next())
     }
 
     /// Merges freshly extracted facts into this in-memory view (so the current turn can use
@@ -234,7 +235,10 @@ mod tests {
             confidence: 0.9,
         };
         memory.merge(&[fact("name", "Dana"), fact("order_number", "4411")], 1);
-        memory.merge(&[fact("name", "Dana Lee"), fact("order_number", "A1234")], 2);
+        memory.merge(
+            &[fact("name", "Dana Lee"), fact("order_number", "A1234")],
+            2,
+        );
         memory.merge(&[fact("order_number", "4411")], 3);
         assert_eq!(memory.latest("name"), Some("Dana Lee"));
         assert_eq!(memory.first_name(), Some("Dana"));

@@ -63,7 +63,11 @@ fn validate(facts: &[FactInput]) -> Result<Vec<NewFact>> {
 
 /// Everything remembered about the customer.
 #[tracing::instrument(skip_all, fields(org = %org))]
-pub async fn get_memory(store: &Store, org: &OrganizationId, customer_id: &str) -> Result<CustomerMemory> {
+pub async fn get_memory(
+    store: &Store,
+    org: &OrganizationId,
+    customer_id: &str,
+) -> Result<CustomerMemory> {
     let customer = existing_customer(store, org, customer_id).await?;
     store.customer_memory(org, &customer).await
 }
@@ -102,7 +106,11 @@ pub async fn patch_memory(
 
 /// Forgets the customer: every fact and summary (the right to be forgotten).
 #[tracing::instrument(skip_all, fields(org = %org))]
-pub async fn forget(store: &Store, org: &OrganizationId, customer_id: &str) -> Result<ForgetOutcome> {
+pub async fn forget(
+    store: &Store,
+    org: &OrganizationId,
+    customer_id: &str,
+) -> Result<ForgetOutcome> {
     let customer = existing_customer(store, org, customer_id).await?;
     store.forget_customer(org, &customer).await
 }

@@ -6,7 +6,10 @@ use super::NewFact;
 
 /// Intents that say nothing about what the conversation was about.
 fn is_small_talk(intent: &str) -> bool {
-    matches!(intent, "greeting" | "thanks" | "goodbye" | "other" | "unanswered" | "")
+    matches!(
+        intent,
+        "greeting" | "thanks" | "goodbye" | "other" | "unanswered" | ""
+    )
 }
 
 /// Builds the summary line from a conversation's intents (oldest first) and open issues.

@@ -34,11 +34,43 @@ static CITATION_MARK: LazyLock<Regex> = LazyLock::new(|| literal_regex(r"\s*\[\d
 fn is_filler(stem: &str) -> bool {
     matches!(
         stem,
-        "happy" | "help" | "glad" | "sure" | "certainly" | "course" | "question" | "anything"
-            | "else" | "feel" | "free" | "ask" | "hope" | "assist" | "welcome" | "great"
-            | "let" | "reach" | "contact" | "day" | "nice" | "thank" | "sorry" | "hear"
-            | "understand" | "information" | "according" | "mention" | "say" | "state"
-            | "policy" | "here" | "answer" | "source" | "look" | "see" | "dana"
+        "happy"
+            | "help"
+            | "glad"
+            | "sure"
+            | "certainly"
+            | "course"
+            | "question"
+            | "anything"
+            | "else"
+            | "feel"
+            | "free"
+            | "ask"
+            | "hope"
+            | "assist"
+            | "welcome"
+            | "great"
+            | "let"
+            | "reach"
+            | "contact"
+            | "day"
+            | "nice"
+            | "thank"
+            | "sorry"
+            | "hear"
+            | "understand"
+            | "information"
+            | "according"
+            | "mention"
+            | "say"
+            | "state"
+            | "policy"
+            | "here"
+            | "answer"
+            | "source"
+            | "look"
+            | "see"
+            | "dana"
     )
 }
 
@@ -73,7 +105,9 @@ pub fn check(answer: &str, support: &[String], names: &[String]) -> Grounded {
         }
         let best_overlap = support_stems
             .iter()
-            .map(|set| stems.iter().filter(|s| set.contains(*s)).count() as f32 / stems.len().max(1) as f32)
+            .map(|set| {
+                stems.iter().filter(|s| set.contains(*s)).count() as f32 / stems.len().max(1) as f32
+            })
             .fold(0.0f32, f32::max);
         if numbers_ok && best_overlap >= MIN_OVERLAP {
             kept.push(sentence);
@@ -117,7 +151,11 @@ mod tests {
 
     #[test]
     fn a_changed_number_is_unsupported() {
-        let grounded = check("You can return any item within 60 days of delivery.", &support(), &[]);
+        let grounded = check(
+            "You can return any item within 60 days of delivery.",
+            &support(),
+            &[],
+        );
         assert!(grounded.kept.is_empty());
         assert_eq!(grounded.dropped, 1);
     }

@@ -24,8 +24,9 @@ pub struct Allowed<'a> {
 
 static EMAIL: LazyLock<Regex> =
     LazyLock::new(|| literal_regex(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b"));
-static ORDER_REF: LazyLock<Regex> =
-    LazyLock::new(|| literal_regex(r"(?i)\border\s*(?:number|no\.?|#)?\s*#?\s*([a-z]?\d{3,}[a-z0-9-]*)"));
+static ORDER_REF: LazyLock<Regex> = LazyLock::new(|| {
+    literal_regex(r"(?i)\border\s*(?:number|no\.?|#)?\s*#?\s*([a-z]?\d{3,}[a-z0-9-]*)")
+});
 static LONG_NUMBER: LazyLock<Regex> = LazyLock::new(|| literal_regex(r"\+?\d[\d -]{7,}\d"));
 
 /// Runs of this many words shared with the system prompt count as quoting it.
@@ -49,10 +50,9 @@ pub fn scrub(answer: &str, allowed: &Allowed<'_>) -> (String, usize) {
         let foreign_email = EMAIL
             .find_iter(&lower)
             .any(|m| !material.contains(m.as_str()));
-        let foreign_order = ORDER_REF.captures_iter(&lower).any(|c| {
-            c.get(1)
-                .is_some_and(|id| !material.contains(id.as_str()))
-        });
+        let foreign_order = ORDER_REF
+            .captures_iter(&lower)
+            .any(|c| c.get(1).is_some_and(|id| !material.contains(id.as_str())));
         let foreign_number = LONG_NUMBER.find_iter(&sentence).any(|m| {
             let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
             !material_digits.contains(&digits)
@@ -86,7 +86,10 @@ mod tests {
             "Your order 4411 has shipped. Bob's order 9876 is late. Write to bob@example.org. We emailed dana@example.com.",
             &allowed,
         );
-        assert_eq!(text, "Your order 4411 has shipped. We emailed dana@example.com.");
+        assert_eq!(
+            text,
+            "Your order 4411 has shipped. We emailed dana@example.com."
+        );
         assert_eq!(removed, 2);
     }
 

@@ -79,29 +79,28 @@ pub fn configured_kinds(names: &[String]) -> Vec<PiiKind> {
 }
 
 // 13-19 digits, optionally grouped by single spaces or dashes.
-static CARD: LazyLock<Regex> =
-    LazyLock::new(|| literal_regex(r"\b\d(?:[ -]?\d){12,18}\b"));
+static CARD: LazyLock<Regex> = LazyLock::new(|| literal_regex(r"\b\d(?:[ -]?\d){12,18}\b"));
 // Two letters, two check digits, 11-30 alphanumerics optionally grouped by spaces.
 static IBAN: LazyLock<Regex> = LazyLock::new(|| {
     literal_regex(r"(?i)\b[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){2,7}(?: ?[a-z0-9]{1,4})?\b")
 });
-static SSN: LazyLock<Regex> =
-    LazyLock::new(|| literal_regex(r"\b(\d{3})-(\d{2})-(\d{4})\b"));
+static SSN: LazyLock<Regex> = LazyLock::new(|| literal_regex(r"\b(\d{3})-(\d{2})-(\d{4})\b"));
 static NINO: LazyLock<Regex> = LazyLock::new(|| {
     literal_regex(r"(?i)\b[a-ceghj-pr-tw-z][a-ceghj-npr-tw-z] ?\d{2} ?\d{2} ?\d{2} ?[a-d]\b")
 });
-static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b")
-});
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| literal_regex(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b"));
 // An optional international prefix, then digits with optional separators; the digit count is
 // checked afterwards (8-15, the E.164 maximum).
-static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?:\+|\b00|\b)\d[\d ().-]{6,18}\d\b")
+static PHONE: LazyLock<Regex> =
+    LazyLock::new(|| literal_regex(r"(?:\+|\b00|\b)\d[\d ().-]{6,18}\d\b"));
+static DATE: LazyLock<Regex> = LazyLock::new(|| {
+    literal_regex(r"^(?:\d{4}[./-]\d{1,2}[./-]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})$")
 });
-static DATE: LazyLock<Regex> =
-    LazyLock::new(|| literal_regex(r"^(?:\d{4}[./-]\d{1,2}[./-]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})$"));
 static ORDER_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
-    literal_regex(r"(?i)(?:order|bestellung|commande|pedido|ordine|invoice|ticket|ref(?:erence)?|no\.?|number|nr\.?)\s*(?:number|no\.?|nr\.?|id)?\s*(?:is|was|:)?\s*[:#]?\s*$")
+    literal_regex(
+        r"(?i)(?:order|bestellung|commande|pedido|ordine|invoice|ticket|ref(?:erence)?|no\.?|number|nr\.?)\s*(?:number|no\.?|nr\.?|id)?\s*(?:is|was|:)?\s*[:#]?\s*$",
+    )
 });
 
 /// Tells whether `digits` passes the Luhn checksum used by payment cards.

@@ -12,8 +12,8 @@ fn polarity(word: &str) -> Option<f32> {
         | "scam" | "fraud" | "unacceptable" | "outrageous" | "appalling" | "atrocious"
         | "livid" | "hate" | "hated" | "useless" | "incompetent" | "disgraceful" | "shit"
         | "crap" | "fucking" | "fuck" | "ridiculous" | "nightmare" | "garbage" | "rubbish"
-        | "furchtbar" | "schrecklich" | "unverschämt" | "inacceptable"
-        | "nul" | "pésimo" | "vergonzoso" | "schifo" | "vergonha" => -1.0,
+        | "furchtbar" | "schrecklich" | "unverschämt" | "inacceptable" | "nul" | "pésimo"
+        | "vergonzoso" | "schifo" | "vergonha" => -1.0,
         "angry" | "bad" | "poor" | "annoyed" | "annoying" | "disappointed" | "disappointing"
         | "frustrated" | "frustrating" | "upset" | "broken" | "slow" | "wrong" | "fed"
         | "never" | "worse" | "sucks" | "stupid" | "lied" | "liars" | "rude" | "ignored"
@@ -27,16 +27,36 @@ fn polarity(word: &str) -> Option<f32> {
 fn is_intensifier(word: &str) -> bool {
     matches!(
         word,
-        "very" | "so" | "extremely" | "absolutely" | "totally" | "completely" | "utterly"
-            | "really" | "incredibly" | "ever" | "most"
+        "very"
+            | "so"
+            | "extremely"
+            | "absolutely"
+            | "totally"
+            | "completely"
+            | "utterly"
+            | "really"
+            | "incredibly"
+            | "ever"
+            | "most"
     )
 }
 
 fn is_negation(word: &str) -> bool {
     matches!(
         word,
-        "not" | "no" | "never" | "isn't" | "wasn't" | "don't" | "doesn't" | "didn't" | "aren't"
-            | "nicht" | "pas" | "no," | "non"
+        "not"
+            | "no"
+            | "never"
+            | "isn't"
+            | "wasn't"
+            | "don't"
+            | "doesn't"
+            | "didn't"
+            | "aren't"
+            | "nicht"
+            | "pas"
+            | "no,"
+            | "non"
     )
 }
 

@@ -28,7 +28,11 @@ mod tests {
     use super::*;
 
     fn topics() -> Vec<String> {
-        vec!["politics".into(), "competitor prices".into(), "cryptocurrency".into()]
+        vec![
+            "politics".into(),
+            "competitor prices".into(),
+            "cryptocurrency".into(),
+        ]
     }
 
     #[test]
@@ -53,7 +57,10 @@ mod tests {
 
     #[test]
     fn words_that_merely_contain_a_topic_do_not_match() {
-        assert_eq!(blocked_topic("I called the police about my parcel", &topics()), None);
+        assert_eq!(
+            blocked_topic("I called the police about my parcel", &topics()),
+            None
+        );
         assert_eq!(blocked_topic("Where is my order?", &topics()), None);
         assert_eq!(blocked_topic("anything", &[]), None);
     }

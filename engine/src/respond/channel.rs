@@ -23,9 +23,11 @@ pub const SMS_GSM_LIMIT: usize = 306;
 pub const SMS_UCS2_LIMIT: usize = 134;
 
 static MD_LINK: LazyLock<Regex> = LazyLock::new(|| literal_regex(r"\[([^\]]+)\]\(([^)]+)\)"));
-static URL: LazyLock<Regex> = LazyLock::new(|| literal_regex(r"\(?\bhttps?://[^\s)]*[^\s).,!?;:]\)?"));
+static URL: LazyLock<Regex> =
+    LazyLock::new(|| literal_regex(r"\(?\bhttps?://[^\s)]*[^\s).,!?;:]\)?"));
 static CITATION_MARK: LazyLock<Regex> = LazyLock::new(|| literal_regex(r"\s*\[\d+(?:,\s*\d+)*\]"));
-static EMPHASIS: LazyLock<Regex> = LazyLock::new(|| literal_regex(r"\*\*|__|`|~~|(?m)^#{1,6}\s*|(?m)^\s*[-*•]\s+"));
+static EMPHASIS: LazyLock<Regex> =
+    LazyLock::new(|| literal_regex(r"\*\*|__|`|~~|(?m)^#{1,6}\s*|(?m)^\s*[-*•]\s+"));
 
 /// Who is writing and to whom, for channels that frame the text (e-mail).
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +54,8 @@ fn strip_markdown(text: &str, keep_link_targets: bool) -> String {
 pub fn is_gsm7(text: &str) -> bool {
     const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
     const EXTENDED: &str = "^{}\\[~]|€";
-    text.chars().all(|c| BASIC.contains(c) || EXTENDED.contains(c))
+    text.chars()
+        .all(|c| BASIC.contains(c) || EXTENDED.contains(c))
 }
 
 /// Length in GSM-7 septets (extension characters count twice).
@@ -172,11 +175,17 @@ mod tests {
     #[test]
     fn email_has_a_salutation_and_sign_off() {
         let email = shape("Refunds take 5 days.", Channel::Email, frame());
-        assert_eq!(email, "Hello Dana,\n\nRefunds take 5 days.\n\nBest regards,\nAva");
+        assert_eq!(
+            email,
+            "Hello Dana,\n\nRefunds take 5 days.\n\nBest regards,\nAva"
+        );
     }
 
     #[test]
     fn web_keeps_light_markdown() {
-        assert_eq!(shape("**Refunds** take 5 days.", Channel::Web, frame()), "**Refunds** take 5 days.");
+        assert_eq!(
+            shape("**Refunds** take 5 days.", Channel::Web, frame()),
+            "**Refunds** take 5 days."
+        );
     }
 }

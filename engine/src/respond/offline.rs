@@ -41,9 +41,10 @@ pub fn citations(selected: &[Selected], passages: &[ScoredPassage]) -> Vec<Citat
         let Some(passage) = passages.get(s.passage) else {
             continue;
         };
-        if let Some((_, existing)) = out.iter_mut().find(|(p, c)| {
-            *p == s.passage || c.document_id == passage.document_id
-        }) {
+        if let Some((_, existing)) = out
+            .iter_mut()
+            .find(|(p, c)| *p == s.passage || c.document_id == passage.document_id)
+        {
             if existing.snippet.chars().count() < SNIPPET_CHARS {
                 existing.snippet = snippet(&format!("{} {}", existing.snippet, s.text));
             }
@@ -124,7 +125,11 @@ pub fn compose_memory_answer(
                     .filter(|(k, _)| k == key)
                     .map(|(_, v)| v.as_str())
                     .collect();
-                lines.push(format!("{}: {}.", label(p, key), join_values(&vals, language)));
+                lines.push(format!(
+                    "{}: {}.",
+                    label(p, key),
+                    join_values(&vals, language)
+                ));
             }
             lines.join(" ")
         }
@@ -133,7 +138,13 @@ pub fn compose_memory_answer(
 
 /// The greeting reply: the organization's configured greeting in its default language,
 /// otherwise the template in the customer's language.
-pub fn greeting(configured: &str, default_language: &str, language: &str, agent_name: &str, memory: &CustomerMemory) -> String {
+pub fn greeting(
+    configured: &str,
+    default_language: &str,
+    language: &str,
+    agent_name: &str,
+    memory: &CustomerMemory,
+) -> String {
     let base = if language == default_language && !configured.trim().is_empty() {
         configured.to_string()
     } else {
@@ -197,8 +208,14 @@ mod tests {
         assert!(composed.answered);
         assert_eq!(composed.citations.len(), 2);
         assert_eq!(composed.citations[0].title, "refunds");
-        assert_eq!(composed.citations[0].snippet, "Refunds take 5 days. They go to your card.");
-        assert_eq!(composed.citations[1].url.as_deref(), Some("https://shop.example/shipping"));
+        assert_eq!(
+            composed.citations[0].snippet,
+            "Refunds take 5 days. They go to your card."
+        );
+        assert_eq!(
+            composed.citations[1].url.as_deref(),
+            Some("https://shop.example/shipping")
+        );
     }
 
     #[test]

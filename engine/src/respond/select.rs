@@ -176,7 +176,10 @@ mod tests {
         let c = candidates("When are refunds issued?", &passages);
         let chosen = select(None, &c, None);
         assert_eq!(chosen.len(), 1);
-        assert_eq!(chosen[0].text, "Refunds are issued within 14 days of receiving your return.");
+        assert_eq!(
+            chosen[0].text,
+            "Refunds are issued within 14 days of receiving your return."
+        );
     }
 
     #[test]
@@ -198,7 +201,9 @@ mod tests {
 
     #[test]
     fn nothing_relevant_means_no_sentences() {
-        let passages = vec![passage("Our store is open Monday to Friday from 9:00 to 18:00.")];
+        let passages = vec![passage(
+            "Our store is open Monday to Friday from 9:00 to 18:00.",
+        )];
         let c = candidates("Do you sell gift cards?", &passages);
         assert!(select(None, &c, None).is_empty());
     }

@@ -287,9 +287,18 @@ mod tests {
 
     #[test]
     fn tone_changes_the_frame_not_the_facts() {
-        assert_eq!(opener(Tone::Friendly, "en", Some("Dana")).as_deref(), Some("Thanks, Dana!"));
+        assert_eq!(
+            opener(Tone::Friendly, "en", Some("Dana")).as_deref(),
+            Some("Thanks, Dana!")
+        );
         assert_eq!(opener(Tone::Concise, "en", Some("Dana")), None);
-        assert_eq!(opener(Tone::Friendly, "de", Some("Dana")).as_deref(), Some("Danke, Dana."));
-        assert_eq!(join_values(&["4411", "A1234", "77"], "en"), "4411, A1234 and 77");
+        assert_eq!(
+            opener(Tone::Friendly, "de", Some("Dana")).as_deref(),
+            Some("Danke, Dana.")
+        );
+        assert_eq!(
+            join_values(&["4411", "A1234", "77"], "en"),
+            "4411, A1234 and 77"
+        );
     }
 }

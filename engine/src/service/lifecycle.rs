@@ -490,7 +490,8 @@ pub async fn auto_resolve_idle(store: &Store, after: Duration) -> Result<usize> 
                     if !matches!(
                         current.status,
                         ConversationStatus::Open | ConversationStatus::Human
-                    ) {
+                    ) || current.last_activity_at >= idle_before
+                    {
                         return Err(Error::conflict("no longer idle"));
                     }
                     plan(&action, current, at)
@@ -568,6 +569,7 @@ mod tests {
             human_replied_at: None,
             handoff_count: 0,
             reopen_count: 0,
+            last_activity_at: 1_001,
         }
     }
 

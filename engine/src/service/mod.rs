@@ -10,8 +10,10 @@
 //! - [`lifecycle`] — handoff, assign, human reply, return to agent, resolve, close, auto-resolve.
 //! - [`inbox`] — the human inbox and the quiet turn while a human holds a conversation.
 //! - [`csat`] — customer satisfaction ratings.
+//! - [`analytics`] — the analytics summary (SQL aggregates).
 
 pub mod agent_config;
+pub mod analytics;
 pub mod chat;
 pub mod conversations;
 pub mod csat;

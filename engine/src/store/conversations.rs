@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::messages::{insert_message, NewMessage};
+use super::messages::{insert_turn_messages, NewMessage};
 use super::usage::month_period;
 use super::{now_ms, Store};
 use crate::channel::Channel;
@@ -244,15 +244,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        for message in [&record.customer_message, &record.agent_message] {
-            insert_message(
-                &mut tx,
-                &record.organization_id,
-                &record.conversation_id,
-                message,
-            )
-            .await?;
-        }
+        insert_turn_messages(
+            &mut tx,
+            &record.organization_id,
+            &record.conversation_id,
+            [&record.customer_message, &record.agent_message],
+        )
+        .await?;
         Store::lifecycle_on_turn_tx(&mut tx, record).await?;
         // A customer writing into a resolved or closed conversation reopens it; a handoff
         // moves an agent-handled conversation to the human queue.

@@ -39,6 +39,8 @@ pub struct LifecycleState {
     pub human_replied_at: Option<i64>,
     pub handoff_count: i64,
     pub reopen_count: i64,
+    /// The last message's time, else the start (read-only: messages move it).
+    pub last_activity_at: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -60,6 +62,7 @@ struct StateRow {
     human_replied_at: Option<i64>,
     handoff_count: i64,
     reopen_count: i64,
+    last_activity_at: i64,
 }
 
 impl TryFrom<StateRow> for LifecycleState {
@@ -85,6 +88,7 @@ impl TryFrom<StateRow> for LifecycleState {
             human_replied_at: row.human_replied_at,
             handoff_count: row.handoff_count,
             reopen_count: row.reopen_count,
+            last_activity_at: row.last_activity_at,
         })
     }
 }
@@ -92,7 +96,8 @@ impl TryFrom<StateRow> for LifecycleState {
 const SELECT_STATE: &str = "select c.id, cu.external_id, c.channel, c.status, c.intent, \
     c.handoff_reason, c.assignee, c.created_at, c.handoff_at, c.assigned_at, c.resolved_at, \
     c.resolved_by, c.closed_at, c.first_response_at, c.human_replied_at, c.handoff_count, \
-    c.reopen_count from conversations c join customers cu on cu.id = c.customer_id \
+    c.reopen_count, coalesce(c.last_message_at, c.created_at) as last_activity_at \
+    from conversations c join customers cu on cu.id = c.customer_id \
     where c.organization_id = $1 and c.id = $2";
 
 /// What a lifecycle change writes: the conversation's next state (a full copy of the columns,
@@ -554,23 +559,6 @@ impl Store {
                 )
             })
             .collect())
-    }
-
-    /// The last activity (unix ms) of a conversation, to re-check idleness inside a change.
-    pub async fn last_activity(
-        &self,
-        org: &OrganizationId,
-        id: &ConversationId,
-    ) -> Result<Option<i64>> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "select coalesce(last_message_at, created_at) from conversations \
-             where organization_id = $1 and id = $2",
-        )
-        .bind(org.as_str())
-        .bind(id.as_str())
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(|(at,)| at))
     }
 }
 

@@ -78,37 +78,72 @@ pub struct NewMessage {
     pub created_at: i64,
 }
 
+/// Columns of an inserted message, in bind order (see [`bind_message`]).
+const INSERT_COLUMNS: &str = "insert into messages (id, conversation_id, organization_id, role, \
+     text, intent, confidence, language, citations, actions, metadata, created_at, updated_at)";
+
+/// One row of values for [`INSERT_COLUMNS`], placeholders starting at `$1`.
+///
+/// sqlx 0.8.6's Any driver sends a NULL double as float4 to PostgreSQL, which then rejects
+/// the float8 values of later executions of the same cached statement; so the confidence is
+/// always bound as a number and a presence flag (`$13`) decides whether it is stored.
+const ROW_1: &str = "($1, $2, $3, $4, $5, $6, case when $13 = 1 then $7 else null end, \
+     $8, $9, $10, $11, $12, $12)";
+/// The same row with placeholders starting at `$14`.
+const ROW_2: &str = "($14, $15, $16, $17, $18, $19, case when $26 = 1 then $20 else null end, \
+     $21, $22, $23, $24, $25, $25)";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_message<'q>(
+    query: AnyQuery<'q>,
+    org: &'q OrganizationId,
+    conversation: &'q ConversationId,
+    message: &'q NewMessage,
+) -> AnyQuery<'q> {
+    query
+        .bind(message.id.as_str())
+        .bind(conversation.as_str())
+        .bind(org.as_str())
+        .bind(message.role.as_str())
+        .bind(message.text.as_str())
+        .bind(message.intent.as_deref())
+        .bind(message.confidence.unwrap_or(0.0))
+        .bind(message.language.as_deref())
+        .bind(message.citations_json.as_str())
+        .bind(message.actions_json.as_str())
+        .bind(message.metadata_json.as_str())
+        .bind(message.created_at)
+        .bind(i64::from(message.confidence.is_some()))
+}
+
 /// Inserts one message inside `tx`.
-pub(crate) async fn insert_message(
+pub async fn insert_message(
     tx: &mut Transaction<'static, Any>,
     org: &OrganizationId,
     conversation: &ConversationId,
     message: &NewMessage,
 ) -> Result<()> {
-    // sqlx 0.8.6's Any driver sends a NULL double as float4 to PostgreSQL, which then
-    // rejects the float8 values of later executions of the same cached statement; so the
-    // confidence is always bound as a number and `$13` says whether it is present.
-    sqlx::query(
-        "insert into messages (id, conversation_id, organization_id, role, text, intent, \
-         confidence, language, citations, actions, metadata, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, case when $13 = 1 then $7 else null end, \
-         $8, $9, $10, $11, $12, $12)",
-    )
-    .bind(message.id.as_str())
-    .bind(conversation.as_str())
-    .bind(org.as_str())
-    .bind(message.role.as_str())
-    .bind(&message.text)
-    .bind(message.intent.as_deref())
-    .bind(message.confidence.unwrap_or(0.0))
-    .bind(message.language.as_deref())
-    .bind(&message.citations_json)
-    .bind(&message.actions_json)
-    .bind(&message.metadata_json)
-    .bind(message.created_at)
-    .bind(i64::from(message.confidence.is_some()))
-    .execute(&mut **tx)
-    .await?;
+    let sql = format!("{INSERT_COLUMNS} values {ROW_1}");
+    bind_message(sqlx::query(&sql), org, conversation, message)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Inserts the two messages of a turn inside `tx` with one statement (one round trip while
+/// the write lock is held).
+pub(crate) async fn insert_turn_messages(
+    tx: &mut Transaction<'static, Any>,
+    org: &OrganizationId,
+    conversation: &ConversationId,
+    [first, second]: [&NewMessage; 2],
+) -> Result<()> {
+    let sql = format!("{INSERT_COLUMNS} values {ROW_1}, {ROW_2}");
+    let query = bind_message(sqlx::query(&sql), org, conversation, first);
+    bind_message(query, org, conversation, second)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

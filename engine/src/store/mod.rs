@@ -21,9 +21,11 @@
 //! - [`intents`] — an organization's changes to the default intent set.
 //! - [`webhooks`] — webhook endpoints and their delivery log.
 //! - [`widget`] — the embed widget's token key and customer-signing secret.
+//! - [`analytics`] — the aggregates behind the analytics summary.
 //! - [`lifecycle`] — status changes and their log, human replies, CSAT, the inbox, auto-resolve.
 
 pub mod agent_configs;
+pub mod analytics;
 pub mod conversations;
 pub mod customers;
 pub mod events;

@@ -160,7 +160,11 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         endpoints
             .entry(webhook.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_endpoint_concurrency.max(1))))
+            .or_insert_with(|| {
+                Arc::new(Semaphore::new(
+                    self.settings.per_endpoint_concurrency.max(1),
+                ))
+            })
             .clone()
     }
 
@@ -177,9 +181,10 @@ impl Inner {
         let now_ms = now_ms();
         let timestamp = now_ms.div_euclid(1000);
         let mut secrets = vec![delivery.secret.as_str()];
-        if let (Some(previous), Some(until)) =
-            (&delivery.previous_secret, delivery.previous_secret_expires_at)
-        {
+        if let (Some(previous), Some(until)) = (
+            &delivery.previous_secret,
+            delivery.previous_secret_expires_at,
+        ) {
             if until > now_ms {
                 secrets.push(previous.as_str());
             }
@@ -192,7 +197,10 @@ impl Inner {
             .header(HEADER_EVENT_ID, &delivery.event_id)
             .header(HEADER_EVENT, &delivery.event_type)
             .header(HEADER_TIMESTAMP, timestamp.to_string())
-            .header(HEADER_SIGNATURE, signing::signature_header(&secrets, timestamp, body))
+            .header(
+                HEADER_SIGNATURE,
+                signing::signature_header(&secrets, timestamp, body),
+            )
             .header(HEADER_ATTEMPT, delivery.attempts.to_string())
             .body(delivery.payload.clone());
         let response = match request.send().await {

@@ -189,7 +189,11 @@ mod tests {
     #[test]
     fn bad_schemes_and_credentials_are_refused_naming_the_field() {
         let guard = UrlGuard::default();
-        for url in ["ftp://example.com/", "https://user:pw@example.com/", "not a url"] {
+        for url in [
+            "ftp://example.com/",
+            "https://user:pw@example.com/",
+            "not a url",
+        ] {
             let err = guard.check_url(url).unwrap_err();
             assert!(err.message().starts_with("url:"), "{url}: {err}");
         }
@@ -198,7 +202,9 @@ mod tests {
     #[test]
     fn public_urls_pass_and_the_allowlist_opens_loopback() {
         let guard = UrlGuard::default();
-        assert!(guard.check_url("https://hooks.example.com/blaigent").is_ok());
+        assert!(guard
+            .check_url("https://hooks.example.com/blaigent")
+            .is_ok());
         assert!(guard.check_url("http://93.184.216.34/x").is_ok());
         let guard = UrlGuard::new(vec!["127.0.0.1/32".parse().unwrap()]);
         assert!(guard.check_url("http://127.0.0.1:9999/hook").is_ok());

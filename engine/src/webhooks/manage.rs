@@ -143,7 +143,12 @@ pub async fn attempts(
     let limit = page_size(limit)?;
     let before = cursor.map(decode_cursor).transpose()?;
     let mut data = store
-        .webhook_attempts(org, id, before.as_ref().map(|(at, id)| (*at, id.as_str())), limit + 1)
+        .webhook_attempts(
+            org,
+            id,
+            before.as_ref().map(|(at, id)| (*at, id.as_str())),
+            limit + 1,
+        )
         .await?;
     let next_cursor = next_cursor(&mut data, limit, |a| (a.created_at, a.id.as_str()));
     Ok(AttemptPage { data, next_cursor })
@@ -161,7 +166,12 @@ pub async fn events(
     let limit = page_size(limit)?;
     let before = cursor.map(decode_cursor).transpose()?;
     let mut data = store
-        .events(org, event_type, before.as_ref().map(|(at, id)| (*at, id.as_str())), limit + 1)
+        .events(
+            org,
+            event_type,
+            before.as_ref().map(|(at, id)| (*at, id.as_str())),
+            limit + 1,
+        )
         .await?;
     let next_cursor = next_cursor(&mut data, limit, |e| (e.created_at, e.id.as_str()));
     Ok(EventPage { data, next_cursor })
@@ -262,7 +272,11 @@ fn page_size(limit: Option<i64>) -> Result<i64> {
 
 /// Trims a page fetched with one extra row and returns the cursor of its last row when more
 /// follow.
-fn next_cursor<T>(rows: &mut Vec<T>, limit: i64, key: impl Fn(&T) -> (i64, &str)) -> Option<String> {
+fn next_cursor<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    key: impl Fn(&T) -> (i64, &str),
+) -> Option<String> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if rows.len() <= limit {
         return None;
@@ -314,7 +328,11 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_rejected() {
-        let mut rows = vec![(3, "att_c".to_owned()), (2, "att_b".to_owned()), (1, "att_a".into())];
+        let mut rows = vec![
+            (3, "att_c".to_owned()),
+            (2, "att_b".to_owned()),
+            (1, "att_a".into()),
+        ];
         let cursor = next_cursor(&mut rows, 2, |r| (r.0, r.1.as_str())).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(decode_cursor(&cursor).unwrap(), (2, "att_b".to_owned()));

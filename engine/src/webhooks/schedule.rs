@@ -71,7 +71,10 @@ mod tests {
         let total: Duration = (1..=7).filter_map(|n| schedule.delay_after(n)).sum();
         assert!(total >= Duration::from_secs(24 * 60 * 60), "{total:?}");
         assert_eq!(schedule.delay_after(1), Some(Duration::from_secs(30)));
-        assert_eq!(schedule.delay_after(7), Some(Duration::from_secs(24 * 60 * 60)));
+        assert_eq!(
+            schedule.delay_after(7),
+            Some(Duration::from_secs(24 * 60 * 60))
+        );
         assert_eq!(schedule.delay_after(8), None);
         assert_eq!(schedule.max_attempts(), 8);
     }
@@ -81,7 +84,10 @@ mod tests {
         let schedule = RetrySchedule::default();
         for _ in 0..200 {
             let delay = schedule.delay_after(1).unwrap();
-            assert!(delay >= Duration::from_secs(24) && delay <= Duration::from_secs(36), "{delay:?}");
+            assert!(
+                delay >= Duration::from_secs(24) && delay <= Duration::from_secs(36),
+                "{delay:?}"
+            );
         }
     }
 }

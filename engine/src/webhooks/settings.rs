@@ -78,12 +78,20 @@ impl WebhookSettings {
     /// Applies the `BLAIGENT_WEBHOOK_*` variables that `get` returns; the error names the
     /// variable.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
-        let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let var = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         if let Some(raw) = var("BLAIGENT_WEBHOOK_DISPATCHER") {
             self.dispatch = match raw.to_ascii_lowercase().as_str() {
                 "on" | "true" | "1" => true,
                 "off" | "false" | "0" => false,
-                _ => return Err(format!("BLAIGENT_WEBHOOK_DISPATCHER must be on or off (got '{raw}')")),
+                _ => {
+                    return Err(format!(
+                        "BLAIGENT_WEBHOOK_DISPATCHER must be on or off (got '{raw}')"
+                    ))
+                }
             };
         }
         if let Some(raw) = var("BLAIGENT_WEBHOOK_TIMEOUT") {
@@ -107,8 +115,10 @@ impl WebhookSettings {
             self.poll_interval = named("BLAIGENT_WEBHOOK_POLL_INTERVAL", parse_duration(&raw))?;
         }
         if let Some(raw) = var("BLAIGENT_WEBHOOK_PER_ENDPOINT_CONCURRENCY") {
-            self.per_endpoint_concurrency =
-                named("BLAIGENT_WEBHOOK_PER_ENDPOINT_CONCURRENCY", parse_count(&raw))?;
+            self.per_endpoint_concurrency = named(
+                "BLAIGENT_WEBHOOK_PER_ENDPOINT_CONCURRENCY",
+                parse_count(&raw),
+            )?;
         }
         if let Some(raw) = var("BLAIGENT_WEBHOOK_MAX_IN_FLIGHT") {
             self.max_in_flight = named("BLAIGENT_WEBHOOK_MAX_IN_FLIGHT", parse_count(&raw))?;
@@ -141,7 +151,11 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("'{raw}' is not a duration like 500ms, 30s, 2m, 1h or 1d")),
+        _ => {
+            return Err(format!(
+                "'{raw}' is not a duration like 500ms, 30s, 2m, 1h or 1d"
+            ))
+        }
     };
     Ok(Duration::from_millis(n.saturating_mul(ms)))
 }
@@ -189,7 +203,8 @@ mod tests {
     #[test]
     fn the_default_lease_outlasts_a_full_queue_of_timeouts() {
         let settings = WebhookSettings::default();
-        let worst_wait = settings.timeout * (settings.max_in_flight / settings.per_endpoint_concurrency) as u32;
+        let worst_wait =
+            settings.timeout * (settings.max_in_flight / settings.per_endpoint_concurrency) as u32;
         assert!(settings.lease() > worst_wait + settings.timeout);
     }
 }

@@ -104,11 +104,39 @@ mod tests {
         let body = br#"{"id":"evt_1","event":"ping"}"#;
         let now = 1_700_000_000;
         let header = signature_header(&[&secret], now, body);
-        assert!(verify(&secret, &header, &now.to_string(), body, now + 10, TOLERANCE_SECS));
-        assert!(!verify(&secret, &header, &now.to_string(), b"{}", now, TOLERANCE_SECS));
-        assert!(!verify("whsec_other", &header, &now.to_string(), body, now, TOLERANCE_SECS));
+        assert!(verify(
+            &secret,
+            &header,
+            &now.to_string(),
+            body,
+            now + 10,
+            TOLERANCE_SECS
+        ));
+        assert!(!verify(
+            &secret,
+            &header,
+            &now.to_string(),
+            b"{}",
+            now,
+            TOLERANCE_SECS
+        ));
+        assert!(!verify(
+            "whsec_other",
+            &header,
+            &now.to_string(),
+            body,
+            now,
+            TOLERANCE_SECS
+        ));
         let stale = now + TOLERANCE_SECS + 1;
-        assert!(!verify(&secret, &header, &now.to_string(), body, stale, TOLERANCE_SECS));
+        assert!(!verify(
+            &secret,
+            &header,
+            &now.to_string(),
+            body,
+            stale,
+            TOLERANCE_SECS
+        ));
     }
 
     #[test]

@@ -53,6 +53,9 @@ mod tests {
         assert!(!is_allowed(&allowed, "null"));
         assert!(!is_allowed(&allowed, "file:///etc/passwd"));
         assert!(!is_allowed(&allowed, ""));
-        assert_eq!(normalise("http://127.0.0.1:8080"), Some("http://127.0.0.1:8080".into()));
+        assert_eq!(
+            normalise("http://127.0.0.1:8080"),
+            Some("http://127.0.0.1:8080".into())
+        );
     }
 }

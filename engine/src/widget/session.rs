@@ -104,7 +104,8 @@ pub fn check_origin(config: &AgentConfig, page: PageOrigin<'_>) -> Result<String
     })?;
     let normalised = origin::normalise(raw).ok_or_else(|| refused_origin(raw))?;
     let own = page.own_origin.and_then(origin::normalise);
-    if origin::is_allowed(&config.allowed_origins, &normalised) || own.as_deref() == Some(&normalised)
+    if origin::is_allowed(&config.allowed_origins, &normalised)
+        || own.as_deref() == Some(&normalised)
     {
         Ok(normalised)
     } else {
@@ -227,7 +228,9 @@ fn new_visitor_id() -> String {
 fn is_visitor_id(raw: &str) -> bool {
     raw.strip_prefix(VISITOR_PREFIX).is_some_and(|suffix| {
         (16..=64).contains(&suffix.len())
-            && suffix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && suffix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     })
 }
 
@@ -360,7 +363,10 @@ mod tests {
             allowed_origins: vec!["https://shop.example".into()],
             ..AgentConfig::default()
         };
-        let page = |origin, own| PageOrigin { origin, own_origin: own };
+        let page = |origin, own| PageOrigin {
+            origin,
+            own_origin: own,
+        };
         assert!(check_origin(&config, page(Some("https://shop.example"), None)).is_ok());
         assert!(check_origin(&config, page(Some("http://localhost:8080"), None)).is_err());
         assert!(check_origin(

@@ -63,13 +63,17 @@ pub fn issue(key: &str, claims: &Claims) -> Result<String> {
         .map_err(|e| Error::internal("encoding a widget token").with_source(e))?;
     let payload = URL_SAFE_NO_PAD.encode(json);
     let tag = mac(key, &payload)?.finalize().into_bytes();
-    Ok(format!("{VERSION}.{payload}.{}", URL_SAFE_NO_PAD.encode(tag)))
+    Ok(format!(
+        "{VERSION}.{payload}.{}",
+        URL_SAFE_NO_PAD.encode(tag)
+    ))
 }
 
 /// Checks the token's MAC and expiry (at `now_ms`) and returns its claims; any failure is a
 /// 401 that tells the widget to start a new session.
 pub fn verify(key: &str, token: &str, now_ms: i64) -> Result<Claims> {
-    let invalid = || Error::unauthorized("the visitor session token is invalid; start a new session");
+    let invalid =
+        || Error::unauthorized("the visitor session token is invalid; start a new session");
     let mut parts = token.trim().split('.');
     let (Some(VERSION), Some(payload), Some(tag), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -77,7 +81,9 @@ pub fn verify(key: &str, token: &str, now_ms: i64) -> Result<Claims> {
         return Err(invalid());
     };
     let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;
-    mac(key, payload)?.verify_slice(&tag).map_err(|_| invalid())?;
+    mac(key, payload)?
+        .verify_slice(&tag)
+        .map_err(|_| invalid())?;
     let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
     let claims: Claims = serde_json::from_slice(&json).map_err(|_| invalid())?;
     if claims.expires_at <= now_ms {

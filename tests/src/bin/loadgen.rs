@@ -19,7 +19,7 @@ use engine::service::chat::TurnHandler;
 use engine::store::orgs::Plan;
 use futures::future::BoxFuture;
 use serde_json::json;
-use tests::{spawn_app, Backend, CHAT};
+use tests::{spawn_app_with_state, Backend, CHAT};
 
 /// Answers every turn at once with a fixed reply.
 struct NoopAgent;
@@ -53,14 +53,13 @@ async fn main() -> anyhow::Result<()> {
     let concurrency: usize = args.get(1).map_or(Ok(32), |s| s.parse())?;
     let seconds: u64 = args.get(2).map_or(Ok(10), |s| s.parse())?;
 
-    let mut app = spawn_app(backend).await;
-    app.state = app.state.clone().with_turn_handler(Arc::new(NoopAgent));
-    // `spawn_app` already serves the state it built; restart on the same database with the
-    // no-op agent by serving a second listener from this state.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let state = app.state.clone();
-    tokio::spawn(api::serve(listener, state, std::future::pending()));
+    let mut app = spawn_app_with_state(
+        backend,
+        |config| config.log_filter = "warn".into(),
+        |state| state.with_turn_handler(Arc::new(NoopAgent)),
+    )
+    .await;
+    let base = app.base_url.clone();
     let (org, key) = app
         .create_org(Plan::Enterprise, Some(100_000_000), None)
         .await;
