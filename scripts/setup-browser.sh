@@ -18,7 +18,8 @@ if [ ! -x /usr/bin/chromium ]; then
     $sudo_cmd apt-get install -y --no-install-recommends chromium fonts-dejavu-core
   fi
 fi
-/usr/bin/chromium --version
+# (The Debian wrapper prints a harmless shell warning about its memory check; hide it.)
+/usr/bin/chromium --version 2>/dev/null
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "setup-browser: node and npm are required (apt-get install nodejs npm)" >&2

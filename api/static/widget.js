@@ -275,6 +275,10 @@
       ".msg a{color:inherit;text-decoration:underline}" +
       ".sources{margin:6px 0 0;padding:6px 0 0;border-top:1px solid var(--line);font-size:12.5px;list-style:none}" +
       ".sources li{margin:2px 0}" +
+      ".csat{align-self:stretch;text-align:center;padding:10px;border:1px solid var(--line);border-radius:12px}" +
+      ".csat p{margin:0 0 8px}.csat p:last-child{margin:0}.rates{display:flex;justify-content:center;gap:6px}" +
+      ".rate{width:38px;height:38px;border:1px solid var(--line);border-radius:10px;background:var(--bg);color:var(--fg);font:inherit;font-weight:600;cursor:pointer}" +
+      ".rate:hover{background:var(--accent);color:var(--on-accent)}" +
       ".notice{align-self:center;font-size:12.5px;color:var(--muted);text-align:center;padding:2px 8px}" +
       ".typing{align-self:flex-start;display:flex;gap:4px;padding:12px 14px;border-radius:14px;background:var(--bubble)}" +
       ".typing[hidden]{display:none}" +
@@ -442,7 +446,39 @@
       notice("handoff", "You're being connected with a person from our team.");
     } else if (status === "resolved" || status === "closed") {
       notice("resolved", "This conversation was marked as resolved. Write again any time.");
+      csatPrompt();
     }
+  }
+
+  // After resolution: one 1-5 rating per conversation (remembered, so it is asked once).
+  var csatShown = false;
+  function csatPrompt() {
+    memory = load();
+    if (csatShown || !memory.session_id || memory.csat_for === memory.session_id) return;
+    csatShown = true;
+    var box = el("div", { class: "csat", role: "group", "aria-labelledby": "blaigent-csat" }, [
+      el("p", { id: "blaigent-csat", text: "How did we do? (1 = poor, 5 = great)" })
+    ]);
+    var row = el("div", { class: "rates" });
+    [1, 2, 3, 4, 5].forEach(function (n) {
+      var b = el("button", { type: "button", class: "rate", "aria-label": "Rate " + n + " out of 5", text: String(n) });
+      b.addEventListener("click", function () {
+        var conversation = load().session_id;
+        authed("POST", "/csat", { session_id: conversation, rating: n }).then(
+          function (r) {
+            if (r.status !== 200) return failure(r);
+            save({ csat_for: conversation });
+            box.textContent = "";
+            box.appendChild(el("p", { role: "status", text: "Thanks for your feedback!" }));
+          },
+          failure
+        );
+      });
+      row.appendChild(b);
+    });
+    box.appendChild(row);
+    log.insertBefore(box, typing);
+    scroll();
   }
 
   function refreshThread(full) {

@@ -198,11 +198,12 @@ async fn insert_csat(
     seeds: &[Seed],
     rng: &mut StdRng,
 ) -> anyhow::Result<usize> {
-    let rated: Vec<(&Seed, i64)> = seeds
-        .iter()
-        .filter(|s| s.resolved_by.is_some() && rng.gen_bool(0.3))
-        .map(|s| (s, rng.gen_range(1..=5)))
-        .collect();
+    let mut rated: Vec<(&Seed, i64)> = Vec::new();
+    for s in seeds {
+        if s.resolved_by.is_some() && rng.gen_bool(0.3) {
+            rated.push((s, rng.gen_range(1..=5)));
+        }
+    }
     for chunk in rated.chunks(BATCH) {
         let sql = format!(
             "insert into csat_responses (id, organization_id, conversation_id, rating, created_at, \

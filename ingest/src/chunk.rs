@@ -56,9 +56,9 @@ impl Chunker {
         })?;
         // Sizes must count the real tokens: no padding to a fixed length, no truncation.
         tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| Error::internal("could not configure the tokenizer").with_source(e.to_string()))?;
+        tokenizer.with_truncation(None).map_err(|e| {
+            Error::internal("could not configure the tokenizer").with_source(e.to_string())
+        })?;
         let config = || {
             ChunkConfig::new(DESIRED_TOKENS..MAX_TOKENS)
                 .with_overlap(OVERLAP_TOKENS)
@@ -188,7 +188,12 @@ mod tests {
             assert!(tokens <= MAX_TOKENS, "{tokens} tokens");
         }
         // Overlap: the start of each chunk appeared at the end of the previous one.
-        let first_words: String = chunks[1].text.split(' ').take(3).collect::<Vec<_>>().join(" ");
+        let first_words: String = chunks[1]
+            .text
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
         assert!(chunks[0].text.contains(&first_words), "{first_words:?}");
     }
 
@@ -211,7 +216,10 @@ mod tests {
             .iter()
             .find(|c| c.text.starts_with("Abroad"))
             .expect("a chunk starts in the International section");
-        assert_eq!(abroad.heading_path, vec!["Help", "Shipping", "International"]);
+        assert_eq!(
+            abroad.heading_path,
+            vec!["Help", "Shipping", "International"]
+        );
     }
 
     #[test]

@@ -50,9 +50,11 @@ impl KnowledgeConfig {
     /// The defaults overridden by the environment variables above.
     pub fn from_env() -> Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let mut config = Self::default();
-        config.qdrant_url = var("BLAIGENT_QDRANT_URL");
-        config.qdrant_api_key = var("BLAIGENT_QDRANT_API_KEY");
+        let mut config = Self {
+            qdrant_url: var("BLAIGENT_QDRANT_URL"),
+            qdrant_api_key: var("BLAIGENT_QDRANT_API_KEY"),
+            ..Self::default()
+        };
         if let Some(collection) = var("BLAIGENT_QDRANT_COLLECTION") {
             config.qdrant_collection = collection;
         }

@@ -233,7 +233,7 @@ pub async fn evaluate(
     let mut is_train = Vec::with_capacity(queries.len());
     for q in &queries {
         let p = position.entry(q.thread).or_default();
-        is_train.push(*p % 2 == 0);
+        is_train.push(p.is_multiple_of(2));
         *p += 1;
     }
 

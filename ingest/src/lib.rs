@@ -11,7 +11,6 @@
 //! - [`config`]: settings from the environment.
 //! - [`eval`]: retrieval quality on the stackfaq set (Recall@k, MRR, the relevance cut-off).
 
-
 pub mod chunk;
 pub mod config;
 pub mod eval;

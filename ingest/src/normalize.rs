@@ -20,7 +20,11 @@ pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(dehyphenated.len());
     let mut blank_lines = 0;
     for line in dehyphenated.lines() {
-        let collapsed = line.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
+        let collapsed = line
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         if collapsed.is_empty() {
             blank_lines += 1;
             continue;

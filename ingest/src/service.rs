@@ -113,8 +113,8 @@ impl Knowledge {
             }
             None => EdgeIndex::open_shared(data_dir.join("qdrant"), dimension).await?,
         };
-        let retriever = Retriever::new(embedder, vectors)
-            .with_active_generations(Arc::new(store.clone()));
+        let retriever =
+            Retriever::new(embedder, vectors).with_active_generations(Arc::new(store.clone()));
         let chunker = tokio::task::spawn_blocking(Chunker::load_default)
             .await
             .map_err(|e| Error::internal("loading the tokenizer failed").with_source(e))??;
@@ -181,9 +181,7 @@ impl Knowledge {
                 }));
                 if let Some(interval) = source.refresh_interval_secs {
                     if interval < 60 {
-                        return Err(Error::invalid(
-                            "refresh_interval_secs must be at least 60",
-                        ));
+                        return Err(Error::invalid("refresh_interval_secs must be at least 60"));
                     }
                     new.refresh_interval_secs = Some(interval);
                 }
@@ -270,9 +268,7 @@ impl Knowledge {
                 if new.title.is_empty() {
                     new.title = fallback_title.unwrap_or_else(|| "Untitled".to_owned());
                 }
-                self.store
-                    .create_failed_document(&new, e.message())
-                    .await?;
+                self.store.create_failed_document(&new, e.message()).await?;
                 return self.get(org, &id).await;
             }
             Err(e) => return Err(e),

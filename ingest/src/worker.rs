@@ -155,10 +155,8 @@ impl Knowledge {
                     .ok_or_else(|| Error::unprocessable("the url source has no URL"))?;
                 let crawl = stored.crawl.unwrap_or_default();
                 let options = CrawlOptions {
-                    max_pages: crawl
-                        .get("max_pages")
-                        .and_then(|v| v.as_u64())
-                        .unwrap_or(1) as usize,
+                    max_pages: crawl.get("max_pages").and_then(|v| v.as_u64()).unwrap_or(1)
+                        as usize,
                     same_site: crawl
                         .get("same_site")
                         .and_then(|v| v.as_bool())

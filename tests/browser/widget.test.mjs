@@ -352,33 +352,37 @@ test("Escape closes the dialog and focus returns to the launcher", async () => {
   await w.dialog.waitFor();
 });
 
-test("a human reply after a handoff appears in the open widget", async () => {
+test("a human reply after a handoff appears, and resolution asks for a rating", async () => {
   const w = W(page);
   const session = await page.evaluate((org) => {
     const key = Object.keys(localStorage).find((k) => k.startsWith(`blaigent.v1.${org}.`));
     return JSON.parse(localStorage.getItem(key)).session_id;
   }, orgId);
   assert.match(session, /^conv_/);
-  // No inbox reply endpoint exists yet: write the human agent's message and the handoff the
-  // way the inbox will, straight into the server's SQLite database.
-  const now = Date.now();
   const text = "Hi, this is **Sam** from Acme support. I've taken over your conversation.";
-  const db = join(dataDir, "blaigent.db");
-  execFileSync("sqlite3", [
-    "-cmd",
-    ".timeout 5000",
-    db,
-    `insert into messages (id, conversation_id, organization_id, role, text, citations, actions, metadata, created_at, updated_at)
-     values ('msg_humanreply${now}', '${session}', '${orgId}', 'human', '${text.replace(/'/g, "''")}', '[]', '[]', '{}', ${now + 1000}, ${now + 1000});
-     update conversations set status = 'human' where id = '${session}';`,
-  ]);
-  console.log("NOTICE: human reply inserted through SQLite (no inbox reply endpoint yet)");
+  // A human takes over through the platform API, as the inbox does.
+  const handoff = await api("POST", `/api/v1/platform/conversations/${session}/handoff`, { reason: "browser test" });
+  assert.ok([200, 409].includes(handoff.status), JSON.stringify(handoff.data));
+  const reply = await api("POST", `/api/v1/platform/conversations/${session}/messages`, { text, author: "sam@acme.example" });
+  assert.equal(reply.status, 201, JSON.stringify(reply.data));
   await w.humanMessages.first().waitFor({ timeout: 15_000 });
   const shown = await w.humanMessages.first().textContent();
   assert.match(shown, /Support team/);
   assert.match(shown, /Hi, this is Sam from Acme support/);
   assert.equal(await w.humanMessages.first().locator("strong").textContent(), "Sam");
   await page.screenshot({ path: join(ARTIFACTS, "desktop-human-reply.png") });
+
+  // Resolution: the widget asks for a rating and stores it.
+  const resolved = await api("POST", `/api/v1/platform/conversations/${session}/resolve`, {});
+  assert.equal(resolved.status, 200, JSON.stringify(resolved.data));
+  const five = page.locator("[data-blaigent-widget] .csat button", { hasText: "5" });
+  await five.waitFor({ timeout: 15_000 });
+  const stored = page.waitForResponse((r) => r.url().endsWith("/csat"));
+  await five.click();
+  const response = await stored;
+  assert.equal(response.status(), 200);
+  assert.equal((await response.json()).rating, 5);
+  await page.locator("[data-blaigent-widget] .csat", { hasText: "Thanks for your feedback!" }).waitFor();
 });
 
 test("the widget is full screen on a phone", async () => {

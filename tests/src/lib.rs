@@ -174,6 +174,7 @@ pub async fn spawn_app_with_state(
 async fn start(
     db: Arc<TestDatabase>,
     configure: Arc<dyn Fn(&mut Config) + Send + Sync>,
+    map_state: Arc<StateMapper>,
 ) -> TestApp {
     let mut config = Config::with_database(db.url.clone());
     config.data_dir = db.dir.path().to_path_buf();

@@ -170,7 +170,10 @@ async fn every_format_is_ingested_and_found(backend: Backend) {
     // The HTML page lost its navigation, scripts and footer, and kept its headings.
     let passages = search(&app, "parcel tracking link").await;
     assert_eq!(passages[0]["document_id"], ids[4].as_str());
-    assert_eq!(passages[0]["title"], "Stride Shoes Help Centre", "the page's <title>");
+    assert_eq!(
+        passages[0]["title"], "Stride Shoes Help Centre",
+        "the page's <title>"
+    );
     assert_eq!(passages[0]["heading_path"], json!(["Delivery"]));
     let all_text: String = passages
         .iter()

@@ -2,6 +2,9 @@
 //! a browser would call them: origin checks and CORS, visitor sessions, signed customers,
 //! token expiry, rate limits, the script's caching headers and the demo page.
 
+// Test code: a panic is how a scenario reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use reqwest::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ORIGIN};
@@ -241,6 +244,26 @@ async fn a_visitor_chats_with_a_token_and_keeps_their_thread(backend: Backend) {
         json!({"message": "hi", "session_id": conversation}),
     )
     .await;
+    assert_eq!(status, 404);
+
+    // Ratings: the visitor rates their own conversation (1-5); a stranger cannot.
+    let rate = |token: String, rating: i64| {
+        let body = json!({"session_id": conversation, "rating": rating});
+        let request = app
+            .client
+            .post(widget(&app, "/csat"))
+            .header(ORIGIN, SHOP)
+            .bearer_auth(token)
+            .json(&body);
+        send_json(request)
+    };
+    let (status, rated) = rate(token2.to_owned(), 5).await;
+    assert_eq!(status, 200, "{rated}");
+    assert_eq!(rated["rating"], 5);
+    assert_eq!(rated["replaced"], false);
+    let (status, _) = rate(token2.to_owned(), 6).await;
+    assert_eq!(status, 422);
+    let (status, _) = rate(stranger_token.to_owned(), 1).await;
     assert_eq!(status, 404);
 
     // The REST API sees the widget conversation under the visitor's customer id.

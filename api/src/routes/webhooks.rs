@@ -508,7 +508,7 @@ pub async fn rotate_secret(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-/// Sends a `ping` event to this endpoint (even when disabled).
+/// Queues a `ping` event for this endpoint only (a disabled endpoint gets it once re-enabled).
 #[utoipa::path(
     post,
     path = "/api/v1/dashboard/webhooks/{id}/test",

@@ -7,6 +7,7 @@
 //!   streaming path, [`super::chat_stream`]).
 //! - `GET  /api/v1/widget/{org_id}/messages?session_id=&after=` — the thread (polling for a
 //!   human agent's replies) and the conversation's status.
+//! - `POST /api/v1/widget/{org_id}/csat` — the visitor's 1–5 rating of their conversation.
 //! - `GET /static/widget.js`, `GET /static/widget.v1.js`, `GET /demo` — see [`assets`].
 //!
 //! Authenticated (dashboard): `POST /api/v1/dashboard/widget/secret` creates or rotates the
@@ -56,6 +57,10 @@ pub fn public_router(state: AppState) -> Router<AppState> {
         .route(
             "/api/v1/widget/{org_id}/messages",
             get(list_messages).options(preflight),
+        )
+        .route(
+            "/api/v1/widget/{org_id}/csat",
+            post(submit_csat).options(preflight),
         )
         .route_layer(axum::middleware::from_fn_with_state(state, cors));
     Router::new()
@@ -408,6 +413,53 @@ fn citations_of(raw: &serde_json::Value) -> Vec<WidgetCitation> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Body of `POST .../csat`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidgetCsatRequest {
+    pub session_id: String,
+    /// 1 (very unhappy) to 5 (very happy).
+    pub rating: i64,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// The stored rating.
+#[derive(Debug, Serialize)]
+pub struct WidgetCsatResponse {
+    pub rating: i64,
+    /// True when it replaced an earlier rating.
+    pub replaced: bool,
+}
+
+/// Records the visitor's rating of their conversation.
+#[tracing::instrument(skip_all, fields(org = %org_id))]
+pub async fn submit_csat(
+    State(state): State<AppState>,
+    ApiPath(org_id): ApiPath<String>,
+    parts: Parts,
+    ApiJson(body): ApiJson<WidgetCsatRequest>,
+) -> ApiResult<Json<WidgetCsatResponse>> {
+    let settings = &state.config.widget;
+    let ip = limits::client_ip(&parts, settings.trust_proxy);
+    state
+        .widget_limits
+        .take(&format!("ip:{ip}"), settings.ip_per_min, "per-IP")?;
+    let visitor = visitor(&state, &org_id, &parts.headers).await?;
+    let outcome = session::submit_csat(
+        &state.store,
+        &visitor,
+        &body.session_id,
+        body.rating,
+        body.comment,
+    )
+    .await?;
+    Ok(Json(WidgetCsatResponse {
+        rating: outcome.rating,
+        replaced: outcome.replaced,
+    }))
 }
 
 /// The new widget secret, shown once.

@@ -83,7 +83,12 @@ async fn nearest_point_comes_first_with_its_payload(index: Arc<dyn VectorIndex>)
     let org = OrganizationId::new();
     let doc = DocumentId::new();
     let points = (0..4)
-        .map(|i| point(chunk(&org, &doc, 1, i, &format!("passage {i}"), &[]), i as usize))
+        .map(|i| {
+            point(
+                chunk(&org, &doc, 1, i, &format!("passage {i}"), &[]),
+                i as usize,
+            )
+        })
         .collect();
     index.upsert(points).await.expect("upsert");
     let hits = index
@@ -91,7 +96,10 @@ async fn nearest_point_comes_first_with_its_payload(index: Arc<dyn VectorIndex>)
         .await
         .expect("search");
     assert_eq!(hits.len(), 3, "top_k bounds the number of hits");
-    assert_eq!(hits[0].chunk.text, "passage 2", "the nearest point comes first");
+    assert_eq!(
+        hits[0].chunk.text, "passage 2",
+        "the nearest point comes first"
+    );
     assert!(
         (hits[0].score - 1.0).abs() < 1e-3,
         "an identical vector scores 1.0 (cosine), got {}",
@@ -238,7 +246,10 @@ async fn upserting_an_existing_id_replaces_it(index: Arc<dyn VectorIndex>) {
         .await
         .expect("search");
     assert_eq!(hits[0].chunk.text, "after");
-    assert!((hits[0].score - 1.0).abs() < 1e-3, "the vector was replaced too");
+    assert!(
+        (hits[0].score - 1.0).abs() < 1e-3,
+        "the vector was replaced too"
+    );
 }
 
 async fn scrolling_pages_through_an_organization(index: Arc<dyn VectorIndex>) {
@@ -254,7 +265,10 @@ async fn scrolling_pages_through_an_organization(index: Arc<dyn VectorIndex>) {
     loop {
         let page = index.scroll(&org, after, 3).await.expect("scroll");
         pages += 1;
-        assert!(page.chunks.len() <= 3, "a page holds at most `limit` chunks");
+        assert!(
+            page.chunks.len() <= 3,
+            "a page holds at most `limit` chunks"
+        );
         for c in page.chunks {
             assert!(seen.insert(c.chunk.text), "no chunk is listed twice");
         }

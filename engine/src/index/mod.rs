@@ -8,8 +8,9 @@
 //!   `BLAIGENT_QDRANT_URL` is set.
 //! - [`keyword::KeywordIndex`]: BM25 over the same chunks, kept in memory and rebuilt from the
 //!   vector index's payloads (the one source of truth), so it survives restarts and deletes.
-//! - [`conformance`]: the test suite both vector implementations must pass.
+//! - `conformance` (tests only): the suite both vector implementations must pass.
 
+#[cfg(test)]
 pub mod conformance;
 pub mod keyword;
 pub mod qdrant_edge;

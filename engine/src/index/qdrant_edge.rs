@@ -6,8 +6,8 @@
 //! write-ahead log when a shard is opened, so an unflushed write would be lost by a crash, and
 //! its `flush` panics if another writer holds the log at that moment.
 
-use std::path::{Path, PathBuf};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use async_trait::async_trait;
@@ -243,7 +243,9 @@ fn uuid_of(id: &PointId) -> Result<uuid::Uuid> {
 }
 
 fn point_id(id: uuid::Uuid) -> PointId {
-    PointId::Uuid(qdrant_edge::external::uuid::Uuid::from_bytes(*id.as_bytes()))
+    PointId::Uuid(qdrant_edge::external::uuid::Uuid::from_bytes(
+        *id.as_bytes(),
+    ))
 }
 
 #[async_trait]
@@ -334,9 +336,9 @@ impl VectorIndex for EdgeIndex {
         let ids = ids.into_iter().map(point_id).collect();
         self.write(move |shard| {
             shard
-                .update(UpdateOperation::PointOperation(PointOperations::DeletePoints {
-                    ids,
-                }))
+                .update(UpdateOperation::PointOperation(
+                    PointOperations::DeletePoints { ids },
+                ))
                 .map_err(engine_error("delete points"))
         })
         .await
@@ -452,7 +454,10 @@ mod tests {
         // Persistence: what the suite left behind is still there after reopening.
         let org = super::super::conformance::persistent_org();
         let before = index.count(&org).await.expect("count");
-        assert!(before > 0, "the suite leaves points behind to check persistence");
+        assert!(
+            before > 0,
+            "the suite leaves points behind to check persistence"
+        );
         drop(index);
         let reopened = EdgeIndex::open_async(path, super::super::conformance::DIMENSION)
             .await

@@ -12,11 +12,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use qdrant_client::qdrant::{
-    point_id::PointIdOptions, value::Kind, Condition, CountPointsBuilder,
-    CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance,
-    FieldType, Filter, KeywordIndexParamsBuilder, ListValue, PointId, PointStruct, PointsIdsList,
-    ScrollPointsBuilder, SearchPointsBuilder, Struct, UpsertPointsBuilder, Value,
-    VectorParamsBuilder,
+    point_id::PointIdOptions, value::Kind, Condition, CountPointsBuilder, CreateCollectionBuilder,
+    CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter,
+    KeywordIndexParamsBuilder, ListValue, PointId, PointStruct, PointsIdsList, ScrollPointsBuilder,
+    SearchPointsBuilder, Struct, UpsertPointsBuilder, Value, VectorParamsBuilder,
 };
 use qdrant_client::{Payload, Qdrant};
 
@@ -112,7 +111,10 @@ fn json_to_value(json: serde_json::Value) -> Value {
             values: items.into_iter().map(json_to_value).collect(),
         }),
         serde_json::Value::Object(map) => Kind::StructValue(Struct {
-            fields: map.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
+            fields: map
+                .into_iter()
+                .map(|(k, v)| (k, json_to_value(v)))
+                .collect(),
         }),
     };
     Value { kind: Some(kind) }
@@ -177,11 +179,9 @@ impl VectorIndex for ServerIndex {
             let created = self
                 .client
                 .create_collection(
-                    CreateCollectionBuilder::new(&self.collection)
-                        .vectors_config(VectorParamsBuilder::new(
-                            dimension as u64,
-                            Distance::Cosine,
-                        )),
+                    CreateCollectionBuilder::new(&self.collection).vectors_config(
+                        VectorParamsBuilder::new(dimension as u64, Distance::Cosine),
+                    ),
                 )
                 .await;
             // Another replica may have created it in the meantime; only a still-missing

@@ -54,9 +54,10 @@ mod tests {
 
     #[test]
     fn a_lighter_list_only_breaks_ties() {
-        let vector = vec!["a", "b"];
-        let keyword = vec!["b", "a"];
-        let fused = weighted_reciprocal_rank_fusion(&[(&vector[..], 1.0), (&keyword[..], 0.5)], DEFAULT_K);
+        let vector = ["a", "b"];
+        let keyword = ["b", "a"];
+        let fused =
+            weighted_reciprocal_rank_fusion(&[(&vector[..], 1.0), (&keyword[..], 0.5)], DEFAULT_K);
         assert_eq!(fused[0].0, "a");
     }
 

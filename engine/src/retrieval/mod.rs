@@ -109,7 +109,11 @@ struct Candidate {
 type ChunkKey = (DocumentId, i64, i64);
 
 fn key_of(chunk: &Chunk) -> ChunkKey {
-    (chunk.document_id.clone(), chunk.generation, chunk.chunk_index)
+    (
+        chunk.document_id.clone(),
+        chunk.generation,
+        chunk.chunk_index,
+    )
 }
 
 impl Retriever {
@@ -225,8 +229,8 @@ impl Retriever {
         if query.is_empty() || request.top_k == 0 {
             return Ok(Vec::new());
         }
-        let wanted = (request.top_k * self.config.candidates_per_result)
-            .max(self.config.min_candidates);
+        let wanted =
+            (request.top_k * self.config.candidates_per_result).max(self.config.min_candidates);
         let use_vectors = request.mode != SearchMode::Keyword;
         let use_keywords = request.mode != SearchMode::Vector;
 

@@ -112,8 +112,16 @@ async fn another_organization_sees_nothing_and_deletes_are_final() {
         .await
         .expect("index");
     let query = request("how long until I get my refund?", SearchMode::Hybrid);
-    assert!(retriever.search(&other, &query).await.expect("search").is_empty());
-    assert!(!retriever.search(&org, &query).await.expect("search").is_empty());
+    assert!(retriever
+        .search(&other, &query)
+        .await
+        .expect("search")
+        .is_empty());
+    assert!(!retriever
+        .search(&org, &query)
+        .await
+        .expect("search")
+        .is_empty());
     retriever.delete_document(&org, &doc).await.expect("delete");
     for mode in [SearchMode::Hybrid, SearchMode::Keyword] {
         let q = request("refund", mode);
@@ -144,7 +152,10 @@ async fn only_the_active_generation_is_retrieved_and_survives_a_restart_of_the_k
     new_generation[0].text = "Refunds now arrive within 24 hours on your original card.".into();
     {
         let writer = Retriever::new(EMBEDDER.clone(), index.clone());
-        writer.index_chunks(faq_chunks(&org, &doc, 1)).await.expect("index");
+        writer
+            .index_chunks(faq_chunks(&org, &doc, 1))
+            .await
+            .expect("index");
         writer.index_chunks(new_generation).await.expect("index");
     }
     // A fresh retriever (as after a restart) rebuilds its keyword index from the vectors.
@@ -168,5 +179,9 @@ async fn only_the_active_generation_is_retrieved_and_survives_a_restart_of_the_k
     let nothing_live = Retriever::new(EMBEDDER.clone(), index.clone())
         .with_active_generations(Arc::new(FixedGenerations(HashMap::new())));
     let q = request("refund", SearchMode::Hybrid);
-    assert!(nothing_live.search(&org, &q).await.expect("search").is_empty());
+    assert!(nothing_live
+        .search(&org, &q)
+        .await
+        .expect("search")
+        .is_empty());
 }

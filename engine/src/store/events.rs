@@ -149,7 +149,8 @@ impl Store {
         Ok(id)
     }
 
-    /// Records a `ping` for one endpoint only (enabled or not: the organization asked for it).
+    /// Records a `ping` for one endpoint only, whatever its subscriptions (a disabled endpoint
+    /// receives it once re-enabled).
     pub async fn record_ping(&self, org: &OrganizationId, webhook: &WebhookId) -> Result<EventId> {
         let data = serde_json::json!({
             "webhook_id": webhook.as_str(),
@@ -312,13 +313,29 @@ impl Store {
         Ok(rows)
     }
 
+    /// Stores the outcomes of several attempts in one transaction (one commit, however many
+    /// deliveries finished meanwhile: what lets a dispatcher keep up on PostgreSQL, where every
+    /// commit waits for the disk). See [`Store::complete_in_tx`] for what each outcome writes.
+    #[tracing::instrument(skip_all, fields(count = batch.len()))]
+    pub async fn complete_deliveries(
+        &self,
+        batch: &[(ClaimedDelivery, AttemptOutcome)],
+        disable_after_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for (delivery, outcome) in batch {
+            Self::complete_in_tx(&mut tx, delivery, outcome, disable_after_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Stores the outcome of an attempt: the delivery's new state, a row in the attempt log,
     /// and the endpoint's health (a success ends its failing streak; a 410 or a streak longer
     /// than `disable_after_ms` disables it with a reason the organization can read). Ignored
     /// when the claim was lost (a replay reset the delivery meanwhile) except for the log row.
-    #[tracing::instrument(skip_all, fields(delivery = %delivery.id))]
-    pub async fn complete_delivery(
-        &self,
+    async fn complete_in_tx(
+        tx: &mut Transaction<'static, Any>,
         delivery: &ClaimedDelivery,
         outcome: &AttemptOutcome,
         disable_after_ms: i64,
@@ -330,7 +347,6 @@ impl Store {
             (false, None) => "dead",
         };
         let status_code = outcome.status_code.map(i64::from);
-        let mut tx = self.begin().await?;
         sqlx::query(
             "update webhook_deliveries set status = $1, next_attempt_at = coalesce($2, \
              next_attempt_at), locked_until = null, lock_token = null, last_status_code = $3, \
@@ -346,7 +362,7 @@ impl Store {
         .bind(now)
         .bind(&delivery.id)
         .bind(&delivery.lock_token)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query(
             "insert into webhook_attempts (id, delivery_id, webhook_id, event_id, \
@@ -371,7 +387,7 @@ impl Store {
             outcome.next_attempt_at
         })
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if outcome.succeeded {
             sqlx::query(
@@ -379,7 +395,7 @@ impl Store {
                  and failing_since is not null",
             )
             .bind(&delivery.webhook_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         } else {
             let since: Option<(Option<i64>,)> = sqlx::query_as(
@@ -388,7 +404,7 @@ impl Store {
             )
             .bind(now)
             .bind(&delivery.webhook_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
             let since = since.and_then(|(s,)| s).unwrap_or(now);
             let reason = outcome.disable_reason.clone().or_else(|| {
@@ -409,11 +425,10 @@ impl Store {
                 .bind(&reason)
                 .bind(now)
                 .bind(&delivery.webhook_id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
         }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -5,12 +5,15 @@
 //! `poll_interval` (retries coming due, events written by other replicas). Claims are made
 //! only for free capacity (`max_in_flight`), and each endpoint gets at most
 //! `per_endpoint_concurrency` requests at once from this process.
+//!
+//! Outcomes go to one writer task that records everything finished meanwhile in a single
+//! transaction: one commit per batch rather than per delivery.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::guard::GuardedResolver;
@@ -28,6 +31,11 @@ pub const EXCERPT_BYTES: usize = 512;
 
 /// Most deliveries claimed by one query.
 const CLAIM_BATCH: usize = 64;
+
+/// Most outcomes recorded by one transaction.
+const COMPLETE_BATCH: usize = 128;
+
+type Finished = (ClaimedDelivery, AttemptOutcome);
 
 /// Delivers webhooks until its task is dropped or aborted.
 #[derive(Clone)]
@@ -50,7 +58,7 @@ struct Inner {
     client: reqwest::Client,
     /// One semaphore per endpoint id, created on first use.
     endpoints: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// Signalled whenever a delivery finishes.
+    /// Signalled whenever finished deliveries are recorded.
     finished: Notify,
 }
 
@@ -95,6 +103,10 @@ impl Dispatcher {
         let capacity = Arc::new(Semaphore::new(inner.settings.max_in_flight.max(1)));
         let lease_ms = i64::try_from(inner.settings.lease().as_millis()).unwrap_or(i64::MAX);
         let mut tasks = JoinSet::new();
+        let (done_tx, done_rx) = mpsc::unbounded_channel::<Finished>();
+        // Lives in `tasks`' sibling set so aborting the dispatcher aborts the writer too.
+        let mut writer = JoinSet::new();
+        writer.spawn(record_outcomes(inner.clone(), done_rx));
         tracing::info!("webhook dispatcher started");
         loop {
             while tasks.try_join_next().is_some() {}
@@ -109,10 +121,13 @@ impl Dispatcher {
                                 break;
                             };
                             let inner = inner.clone();
+                            let done = done_tx.clone();
                             tasks.spawn(async move {
-                                inner.deliver(delivery).await;
+                                let outcome = inner.deliver(&delivery).await;
+                                // Until the writer records it, the delivery stays claimed
+                                // (its lease), so freeing capacity now cannot resend it.
                                 drop(permit);
-                                inner.finished.notify_one();
+                                let _ = done.send((delivery, outcome));
                             });
                         }
                     }
@@ -133,24 +148,30 @@ impl Dispatcher {
     }
 }
 
+/// Records outcomes as they come, each batch in one transaction, then wakes the claim loop
+/// (the next event of a conversation may now go). A batch that fails to record is logged:
+/// its leases run out and the deliveries are sent again with the same event ids.
+async fn record_outcomes(inner: Arc<Inner>, mut done: mpsc::UnboundedReceiver<Finished>) {
+    let disable_after = i64::try_from(inner.settings.disable_after.as_millis()).unwrap_or(i64::MAX);
+    let mut batch = Vec::with_capacity(COMPLETE_BATCH);
+    while done.recv_many(&mut batch, COMPLETE_BATCH).await > 0 {
+        if let Err(err) = inner.store.complete_deliveries(&batch, disable_after).await {
+            tracing::error!(error = %err.chain(), count = batch.len(), "recording webhook attempts failed");
+        }
+        batch.clear();
+        inner.finished.notify_one();
+    }
+}
+
 impl Inner {
-    /// Sends one delivery and records its outcome. A failure to record is logged: the lease
-    /// then runs out and the delivery is sent again with the same event id.
+    /// Sends one delivery when its endpoint has a free slot.
     #[tracing::instrument(skip_all, fields(delivery = %delivery.id, webhook = %delivery.webhook_id, attempt = delivery.attempts))]
-    async fn deliver(&self, delivery: ClaimedDelivery) {
+    async fn deliver(&self, delivery: &ClaimedDelivery) -> AttemptOutcome {
         let semaphore = self.endpoint_semaphore(&delivery.webhook_id);
         let _turn = semaphore.acquire_owned().await;
-        let outcome = self.send(&delivery).await;
+        let outcome = self.send(delivery).await;
         tracing::debug!(status = ?outcome.status_code, ok = outcome.succeeded, "webhook attempt");
-        let disable_after =
-            i64::try_from(self.settings.disable_after.as_millis()).unwrap_or(i64::MAX);
-        if let Err(err) = self
-            .store
-            .complete_delivery(&delivery, &outcome, disable_after)
-            .await
-        {
-            tracing::error!(error = %err.chain(), "recording a webhook attempt failed");
-        }
+        outcome
     }
 
     fn endpoint_semaphore(&self, webhook: &str) -> Arc<Semaphore> {

@@ -8,8 +8,8 @@
 //! - [`token`] — stateless visitor session tokens: HMAC-signed, bound to an organization, a
 //!   customer id and an origin, expiring after [`token::DEFAULT_TTL_SECS`].
 //! - [`session`] — the service functions behind the widget endpoints: public configuration,
-//!   starting a visitor session, authenticating a token, chatting, polling the thread and
-//!   rotating the widget secret.
+//!   starting a visitor session, authenticating a token, chatting, polling the thread, rating
+//!   the conversation (CSAT) and rotating the widget secret.
 
 pub mod origin;
 pub mod session;

@@ -21,6 +21,7 @@ use crate::ids::OrganizationId;
 use crate::service::chat::{self, ChatCaller, ChatInput, ChatOutcome, TurnHandler};
 use crate::service::conversations::parse_conversation_id;
 use crate::store::conversations::ConversationStatus;
+use crate::store::lifecycle::CsatOutcome;
 use crate::store::messages::Message;
 use crate::store::orgs::Organization;
 use crate::store::{now_ms, Store};
@@ -305,6 +306,41 @@ pub async fn chat(
     chat::chat(store, turns, &caller, input).await
 }
 
+/// Finds the visitor's own conversation; another customer's (or a malformed id) is not found.
+async fn own_conversation(
+    store: &Store,
+    visitor: &Visitor,
+    session_id: &str,
+) -> Result<crate::store::conversations::Conversation> {
+    let id = parse_conversation_id(session_id)?;
+    store
+        .conversation(&visitor.organization.id, &id)
+        .await?
+        .filter(|c| c.customer_id == visitor.customer_id)
+        .ok_or_else(|| Error::not_found("no such conversation for this visitor"))
+}
+
+/// Records the visitor's satisfaction rating (1 to 5) of their own conversation, through the
+/// same service function as the platform API (a second rating replaces the first).
+#[tracing::instrument(skip_all, fields(org = %visitor.organization.id))]
+pub async fn submit_csat(
+    store: &Store,
+    visitor: &Visitor,
+    session_id: &str,
+    rating: i64,
+    comment: Option<String>,
+) -> Result<CsatOutcome> {
+    let conversation = own_conversation(store, visitor, session_id).await?;
+    crate::service::csat::submit_csat(
+        store,
+        &visitor.organization.id,
+        conversation.id.as_str(),
+        rating,
+        comment,
+    )
+    .await
+}
+
 /// Returns the status of the visitor's conversation and its messages created after
 /// `after_ms` (all of them when `None`); another customer's conversation is not found.
 #[tracing::instrument(skip_all, fields(org = %visitor.organization.id))]
@@ -315,12 +351,7 @@ pub async fn thread(
     after_ms: Option<i64>,
 ) -> Result<Thread> {
     let org = &visitor.organization.id;
-    let id = parse_conversation_id(session_id)?;
-    let conversation = store
-        .conversation(org, &id)
-        .await?
-        .filter(|c| c.customer_id == visitor.customer_id)
-        .ok_or_else(|| Error::not_found("no such conversation for this visitor"))?;
+    let conversation = own_conversation(store, visitor, session_id).await?;
     let messages = store
         .messages(org, &conversation.id)
         .await?

@@ -229,6 +229,9 @@ async fn run() -> engine::Result<()> {
         "rss_mib_with_model": rss_model,
         "latency": latency,
     });
-    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
     Ok(())
 }

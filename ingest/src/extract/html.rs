@@ -18,8 +18,26 @@ const DROPPED: &[&str] = &[
 
 /// Elements that end a paragraph.
 const BLOCKS: &[&str] = &[
-    "p", "div", "section", "article", "main", "table", "tr", "ul", "ol", "blockquote", "pre",
-    "br", "hr", "dl", "dt", "dd", "figure", "figcaption", "details", "summary",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "table",
+    "tr",
+    "ul",
+    "ol",
+    "blockquote",
+    "pre",
+    "br",
+    "hr",
+    "dl",
+    "dt",
+    "dd",
+    "figure",
+    "figcaption",
+    "details",
+    "summary",
 ];
 
 /// Extracts the main content and title of a page.
@@ -112,6 +130,24 @@ fn walk(node: NodeRef<'_, Node>, out: &mut String) {
     }
 }
 
+/// The http(s) links of a page, resolved against `base`, without fragments, in page order.
+pub fn links(html: &str, base: &url::Url) -> Vec<url::Url> {
+    let document = Html::parse_document(html);
+    let Ok(anchors) = Selector::parse("a[href]") else {
+        return Vec::new();
+    };
+    document
+        .select(&anchors)
+        .filter_map(|a| a.value().attr("href"))
+        .filter_map(|href| base.join(href.trim()).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(|mut u| {
+            u.set_fragment(None);
+            u
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,22 +183,4 @@ mod tests {
         let out = extract_html("<html><body><script>document.write('hi')</script></body></html>");
         assert!(out.is_empty());
     }
-}
-
-/// The http(s) links of a page, resolved against `base`, without fragments, in page order.
-pub fn links(html: &str, base: &url::Url) -> Vec<url::Url> {
-    let document = Html::parse_document(html);
-    let Ok(anchors) = Selector::parse("a[href]") else {
-        return Vec::new();
-    };
-    document
-        .select(&anchors)
-        .filter_map(|a| a.value().attr("href"))
-        .filter_map(|href| base.join(href.trim()).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .map(|mut u| {
-            u.set_fragment(None);
-            u
-        })
-        .collect()
 }

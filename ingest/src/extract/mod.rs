@@ -34,7 +34,12 @@ impl Format {
     /// name's extension. `None` means unsupported (415).
     pub fn detect(content_type: Option<&str>, file_name: Option<&str>) -> Option<Format> {
         let by_type = content_type.and_then(|ct| {
-            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             Some(match essence.as_str() {
                 "application/pdf" => Format::Pdf,
                 "text/html" | "application/xhtml+xml" => Format::Html,
@@ -206,7 +211,10 @@ mod tests {
     fn markdown_keeps_its_headings_and_title() {
         let out = extract(Format::Markdown, b"# Returns\n\nSend it  back.\n").expect("extract");
         assert_eq!(out.title.as_deref(), Some("Returns"));
-        assert_eq!(out.body, Body::Markdown("# Returns\n\nSend it back.".into()));
+        assert_eq!(
+            out.body,
+            Body::Markdown("# Returns\n\nSend it back.".into())
+        );
     }
 
     #[test]

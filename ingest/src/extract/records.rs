@@ -42,8 +42,11 @@ pub fn product_record(fields: &Map<String, Value>, position: usize) -> Option<Re
         .iter()
         .find_map(|name| {
             fields.iter().find_map(|(k, v)| {
-                (k.eq_ignore_ascii_case(name))
-                    .then(|| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                (k.eq_ignore_ascii_case(name)).then(|| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
+                })
             })
         })
         .unwrap_or_else(|| format!("Row {}", position + 1));
@@ -66,9 +69,8 @@ pub fn csv_rows(bytes: &[u8]) -> Result<Vec<Record>> {
         .clone();
     let mut records = Vec::new();
     for (i, row) in reader.records().enumerate() {
-        let row = row.map_err(|e| {
-            Error::unprocessable(format!("CSV row {} is unreadable ({e})", i + 2))
-        })?;
+        let row = row
+            .map_err(|e| Error::unprocessable(format!("CSV row {} is unreadable ({e})", i + 2)))?;
         let fields: Map<String, Value> = headers
             .iter()
             .zip(row.iter())
@@ -87,7 +89,10 @@ pub fn json_document(bytes: &[u8]) -> Result<Extracted> {
         .map_err(|e| Error::unprocessable(format!("the JSON is invalid ({e})")))?;
     if let Some(text) = value.get("text").and_then(Value::as_str) {
         return Ok(Extracted {
-            title: value.get("title").and_then(Value::as_str).map(str::to_owned),
+            title: value
+                .get("title")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             body: Body::Plain(normalize(text)),
         });
     }
@@ -153,13 +158,17 @@ mod tests {
             "sku: SN-1\nname: Trail Runner\ncolour: red\nprice: 89.90"
         );
         assert_eq!(records[0].metadata["price"], "89.90");
-        assert!(!records[1].text.contains("colour"), "empty fields are skipped");
+        assert!(
+            !records[1].text.contains("colour"),
+            "empty fields are skipped"
+        );
     }
 
     #[test]
     fn faq_json_in_both_shapes_gives_one_record_per_pair() {
         let array = br#"[{"question":"Do you ship to Norway?","answer":"Yes, in 5 days."}]"#;
-        let wrapped = br#"{"faqs":[{"question":"Do you ship to Norway?","answer":"Yes, in 5 days."}]}"#;
+        let wrapped =
+            br#"{"faqs":[{"question":"Do you ship to Norway?","answer":"Yes, in 5 days."}]}"#;
         for bytes in [&array[..], &wrapped[..]] {
             let out = json_document(bytes).expect("json");
             let Body::Records(records) = out.body else {

@@ -94,7 +94,9 @@ pub struct Fetcher {
 
 impl std::fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fetcher").field("config", &self.config).finish()
+        f.debug_struct("Fetcher")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -132,7 +134,11 @@ impl Fetcher {
             }
         });
         let client = reqwest::Client::builder()
-            .user_agent(concat!("Blaigent/", env!("CARGO_PKG_VERSION"), " (knowledge ingestion)"))
+            .user_agent(concat!(
+                "Blaigent/",
+                env!("CARGO_PKG_VERSION"),
+                " (knowledge ingestion)"
+            ))
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             .redirect(policy)
@@ -313,7 +319,9 @@ pub fn sitemap_locations(xml: &str) -> Vec<String> {
     let mut rest = xml;
     while let Some(start) = rest.find("<loc>") {
         let after = &rest[start + 5..];
-        let Some(end) = after.find("</loc>") else { break };
+        let Some(end) = after.find("</loc>") else {
+            break;
+        };
         let loc = after[..end]
             .trim()
             .replace("&amp;", "&")
@@ -335,7 +343,8 @@ fn page_of(fetched: Fetched) -> Result<(Page, Option<String>)> {
                 fetched.content_type.as_deref().unwrap_or("(none)")
             ))
         })?;
-    let html = (format == Format::Html).then(|| String::from_utf8_lossy(&fetched.bytes).into_owned());
+    let html =
+        (format == Format::Html).then(|| String::from_utf8_lossy(&fetched.bytes).into_owned());
     let extracted = extract::extract(format, &fetched.bytes)?;
     Ok((
         Page {
@@ -362,9 +371,15 @@ mod tests {
     #[tokio::test]
     async fn loopback_is_refused_without_the_allowlist() {
         let fetcher = Fetcher::new(FetchConfig::default()).expect("fetcher");
-        let err = fetcher.fetch("http://127.0.0.1:9/").await.expect_err("refused");
+        let err = fetcher
+            .fetch("http://127.0.0.1:9/")
+            .await
+            .expect_err("refused");
         assert!(err.message().contains("may not be fetched"), "{err:?}");
-        let err = fetcher.fetch("http://localhost:9/").await.expect_err("refused");
+        let err = fetcher
+            .fetch("http://localhost:9/")
+            .await
+            .expect_err("refused");
         assert!(err.message().contains("may not be fetched"), "{err:?}");
     }
 }

@@ -40,7 +40,10 @@ impl Robots {
                     }
                     let prefix = value.split('*').next().unwrap_or("").trim_end_matches('$');
                     let rule = (key == "allow", prefix.to_owned());
-                    if agents.iter().any(|a| AGENT.starts_with(a.as_str()) && !a.is_empty() && a != "*") {
+                    if agents
+                        .iter()
+                        .any(|a| AGENT.starts_with(a.as_str()) && !a.is_empty() && a != "*")
+                    {
                         specific.push(rule.clone());
                     }
                     if agents.iter().any(|a| a == "*") {
@@ -51,7 +54,11 @@ impl Robots {
             }
         }
         Self {
-            rules: if specific.is_empty() { generic } else { specific },
+            rules: if specific.is_empty() {
+                generic
+            } else {
+                specific
+            },
         }
     }
 
@@ -81,7 +88,8 @@ mod tests {
 
     #[test]
     fn a_group_naming_us_replaces_the_star_group() {
-        let robots = Robots::parse("User-agent: *\nDisallow: /\n\nUser-agent: Blaigent\nDisallow: /cart\n");
+        let robots =
+            Robots::parse("User-agent: *\nDisallow: /\n\nUser-agent: Blaigent\nDisallow: /cart\n");
         assert!(robots.allows("/help"));
         assert!(!robots.allows("/cart/1"));
     }

@@ -58,7 +58,9 @@ impl SsrfGuard {
         let url = Url::parse(raw.trim())
             .map_err(|e| Error::invalid(format!("'{raw}' is not a valid URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::invalid("only http:// and https:// URLs can be fetched"));
+            return Err(Error::invalid(
+                "only http:// and https:// URLs can be fetched",
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Error::invalid("URLs with credentials are not fetched"));
@@ -151,9 +153,8 @@ impl Resolve for GuardedResolver {
         let guard = self.guard.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = addrs
                 .iter()
                 .copied()
@@ -187,12 +188,37 @@ mod tests {
     #[test]
     fn every_non_public_range_is_refused() {
         for refused in [
-            "0.0.0.0", "10.1.2.3", "127.0.0.1", "127.255.0.9", "100.64.0.1", "100.127.255.254",
-            "169.254.169.254", "172.16.0.1", "172.31.255.255", "192.168.1.1", "192.0.0.8",
-            "192.0.2.1", "198.18.0.1", "198.51.100.7", "203.0.113.9", "224.0.0.1",
-            "239.255.255.250", "240.0.0.1", "255.255.255.255", "::", "::1", "fe80::1",
-            "fc00::1", "fd00:ec2::254", "ff02::1", "fec0::1", "2001:db8::1", "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "::127.0.0.1",
+            "0.0.0.0",
+            "10.1.2.3",
+            "127.0.0.1",
+            "127.255.0.9",
+            "100.64.0.1",
+            "100.127.255.254",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.18.0.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fe80::1",
+            "fc00::1",
+            "fd00:ec2::254",
+            "ff02::1",
+            "fec0::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "::127.0.0.1",
         ] {
             assert!(!is_public(ip(refused)), "{refused} must be refused");
         }
@@ -201,8 +227,16 @@ mod tests {
     #[test]
     fn public_addresses_are_allowed() {
         for allowed in [
-            "1.1.1.1", "8.8.8.8", "100.63.255.255", "100.128.0.1", "172.15.0.1", "172.32.0.1",
-            "93.184.216.34", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808",
+            "1.1.1.1",
+            "8.8.8.8",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.15.0.1",
+            "172.32.0.1",
+            "93.184.216.34",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
         ] {
             assert!(is_public(ip(allowed)), "{allowed} must be allowed");
         }
