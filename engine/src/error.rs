@@ -34,10 +34,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Tells whether retrying the same operation later can succeed.
     pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::Unavailable | ErrorKind::RateLimited { .. }
-        )
+        matches!(self, ErrorKind::Unavailable | ErrorKind::RateLimited { .. })
     }
 }
 
@@ -198,7 +195,10 @@ mod tests {
     #[test]
     fn unavailable_and_rate_limited_are_transient() {
         assert!(ErrorKind::Unavailable.is_transient());
-        assert!(ErrorKind::RateLimited { retry_after_secs: 1 }.is_transient());
+        assert!(ErrorKind::RateLimited {
+            retry_after_secs: 1
+        }
+        .is_transient());
         assert!(!ErrorKind::Invalid.is_transient());
     }
 }

@@ -67,6 +67,8 @@ pub struct ClassifierArgs {
     pub knn_weight: Option<f32>,
     #[arg(long, global = true)]
     pub min_steps: Option<usize>,
+    #[arg(long, global = true)]
+    pub similarity_floor: Option<f32>,
 }
 
 impl ClassifierArgs {
@@ -97,6 +99,9 @@ impl ClassifierArgs {
         }
         if let Some(v) = self.knn_weight {
             s.knn_weight = v;
+        }
+        if let Some(v) = self.similarity_floor {
+            s.similarity_floor = v;
         }
         if let Some(v) = self.min_steps {
             s.train.min_steps = v;

@@ -49,7 +49,9 @@ impl ModelPaths {
         if cwd.join("all-minilm-l6-v2").is_dir() {
             return Self::under(&cwd);
         }
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("models");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("models");
         Self::under(&workspace)
     }
 }
@@ -74,7 +76,12 @@ fn init_runtime(lib: &Path) -> Result<ort::environment::Environment> {
             )
         })?;
         let environment = ort::init_from(&absolute)
-            .map_err(|e| format!("could not load ONNX Runtime from {}: {e}", absolute.display()))?
+            .map_err(|e| {
+                format!(
+                    "could not load ONNX Runtime from {}: {e}",
+                    absolute.display()
+                )
+            })?
             .with_name("blaigent")
             .build()
             .map_err(|e| format!("could not start ONNX Runtime: {e}"))?;

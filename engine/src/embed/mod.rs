@@ -24,7 +24,10 @@ pub trait Embedder: Send + Sync {
 }
 
 /// Embeds on tokio's blocking pool so the async threads stay free.
-pub async fn embed_blocking(embedder: Arc<dyn Embedder>, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+pub async fn embed_blocking(
+    embedder: Arc<dyn Embedder>,
+    texts: Vec<String>,
+) -> Result<Vec<Vec<f32>>> {
     tokio::task::spawn_blocking(move || embedder.embed(&texts))
         .await
         .map_err(|e| Error::internal("the embedding task failed").with_source(e))?

@@ -252,6 +252,11 @@ impl KeywordIndex {
         Ok(())
     }
 
+    /// The analyzer that splits texts into terms.
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
     /// Adds or replaces chunks (call after they were stored in the vector index).
     pub async fn insert(&self, chunks: Vec<(uuid::Uuid, Chunk)>) {
         let mut organizations = self.organizations.write().await;

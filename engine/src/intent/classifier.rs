@@ -36,6 +36,11 @@ pub struct ClassifierSettings {
     /// (0 turns it off and stores no examples).
     #[serde(default)]
     pub knn_weight: f32,
+    /// A message whose most similar training example of the predicted intent has a cosine
+    /// similarity below this is out of scope, however confident the softmax is (needs
+    /// `knn_weight > 0`, which keeps the examples; 0 turns the check off).
+    #[serde(default)]
+    pub similarity_floor: f32,
 }
 
 impl Default for ClassifierSettings {
@@ -48,6 +53,7 @@ impl Default for ClassifierSettings {
             calibration_folds: 5,
             temperature: 1.0,
             knn_weight: 0.0,
+            similarity_floor: 0.0,
         }
     }
 }
@@ -61,6 +67,8 @@ pub struct IntentClassifier {
     temperature: f32,
     threshold: f32,
     knn_weight: f32,
+    #[serde(default)]
+    similarity_floor: f32,
     /// Unit embeddings of the training examples with their class, when `knn_weight > 0`.
     #[serde(default)]
     neighbours: Vec<(usize, Vec<f32>)>,
@@ -151,6 +159,7 @@ impl IntentClassifier {
             temperature: settings.temperature,
             threshold: settings.threshold,
             knn_weight: settings.knn_weight,
+            similarity_floor: settings.similarity_floor,
             neighbours,
         }
     }
@@ -178,6 +187,27 @@ impl IntentClassifier {
     /// Replaces the out-of-scope threshold.
     pub fn set_threshold(&mut self, threshold: f32) {
         self.threshold = threshold;
+    }
+
+    /// Replaces the similarity floor (see [`ClassifierSettings::similarity_floor`]).
+    pub fn set_similarity_floor(&mut self, floor: f32) {
+        self.similarity_floor = floor;
+    }
+
+    /// The highest cosine similarity between `embedding` and a training example of `label`
+    /// (1 when the classifier keeps no examples, so the floor never rejects).
+    pub fn nearest_similarity(&self, label: &str, embedding: &[f32]) -> f32 {
+        let Some(class) = self.labels.iter().position(|l| l == label) else {
+            return 0.0;
+        };
+        if self.neighbours.is_empty() {
+            return 1.0;
+        }
+        self.neighbours
+            .iter()
+            .filter(|(c, _)| *c == class)
+            .map(|(_, v)| crate::embed::dot(embedding, v))
+            .fold(-1.0, f32::max)
     }
 
     /// Raw class scores, in the order of [`labels`](Self::labels).
@@ -237,7 +267,9 @@ impl IntentClassifier {
             .first()
             .cloned()
             .unwrap_or_else(|| (OTHER.to_string(), 0.0));
-        let out_of_scope = confidence < self.threshold || best == OTHER;
+        let too_far = self.similarity_floor > 0.0
+            && self.nearest_similarity(&best, embedding) < self.similarity_floor;
+        let out_of_scope = confidence < self.threshold || too_far || best == OTHER;
         IntentPrediction {
             label: if out_of_scope {
                 OTHER.to_string()
