@@ -168,6 +168,18 @@ before(async () => {
   }
   if (!knowledgeReady) console.log(`NOTICE: knowledge upload not available or not indexed (${doc.status}); citation checks skipped`);
 
+  // The agent's first turn loads and warms its models (tens of seconds in a debug build on a
+  // busy machine); pay that once here, through the REST chat, so the browser steps measure
+  // the widget.
+  const started = Date.now();
+  const warm = await api("POST", "/api/v1/agents/customer-service/chat", {
+    message: "How long does standard shipping take?",
+    customer_id: "warmup",
+    organization_id: orgId,
+  });
+  assert.equal(warm.status, 200, JSON.stringify(warm.data));
+  console.log(`agent warm-up turn: ${Date.now() - started} ms`);
+
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,

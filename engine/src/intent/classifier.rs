@@ -52,7 +52,7 @@ impl Default for ClassifierSettings {
             threshold: 0.5,
             calibration_folds: 5,
             temperature: 1.0,
-            knn_weight: 0.0,
+            knn_weight: 8.0,
             similarity_floor: 0.0,
         }
     }

@@ -32,7 +32,7 @@ impl Default for TrainSettings {
         Self {
             epochs: 12,
             batch_size: 32,
-            learning_rate: 0.01,
+            learning_rate: 0.001,
             l2: 1e-4,
             min_steps: 400,
             seed: 7,
