@@ -4,6 +4,8 @@
 //!
 //! (The in-process scenarios, on both databases, live in `tests/tests/webhooks/`.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -49,11 +49,11 @@ impl Default for ClassifierSettings {
             train: TrainSettings::default(),
             buckets: 1 << 15,
             lexical_weight: 6.0,
-            threshold: 0.5,
+            threshold: 0.48,
             calibration_folds: 5,
             temperature: 1.0,
             knn_weight: 8.0,
-            similarity_floor: 0.0,
+            similarity_floor: 0.40,
         }
     }
 }
