@@ -191,10 +191,9 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut batch = Vec::new();
     for i in 0..chunks {
-        let (title, text) = if i < POLICIES.len() {
-            (POLICIES[i].0.to_string(), POLICIES[i].1.to_string())
-        } else {
-            chunk_text(i)
+        let (title, text) = match POLICIES.get(i) {
+            Some((title, text)) => ((*title).to_string(), (*text).to_string()),
+            None => chunk_text(i),
         };
         batch.push(Chunk {
             organization_id: org.clone(),

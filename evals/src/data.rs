@@ -264,37 +264,6 @@ pub fn labels_of(rows: &[Labelled]) -> Vec<String> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_rows_accept_objects_and_pairs() {
-        let rows =
-            parse_json_rows(r#"[{"text":"hi","label":"greeting"},["bye","goodbye"]]"#).unwrap();
-        assert_eq!(
-            rows,
-            vec![
-                Labelled::new("hi", "greeting"),
-                Labelled::new("bye", "goodbye")
-            ]
-        );
-    }
-
-    #[test]
-    fn csv_columns_are_found_by_header_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rows.csv");
-        std::fs::write(
-            &path,
-            "\u{feff}id,Label,text\n1,thanks,\"thank you, really\"\n",
-        )
-        .unwrap();
-        let rows = load_labelled_file(&path).unwrap();
-        assert_eq!(rows, vec![Labelled::new("thank you, really", "thanks")]);
-    }
-}
-
 /// How the Bitext intents map onto the shipped default intents
 /// (`engine/src/intent/default_intents.tsv`).
 pub const BITEXT_TO_DEFAULT: [(&str, &str); 27] = [
@@ -338,7 +307,7 @@ pub fn bitext_splits(dir: &Path) -> Result<Splits> {
     };
     for row in rows {
         let n = seen.entry(row.label.clone()).or_default();
-        if *n % 2 == 0 {
+        if (*n).is_multiple_of(2) {
             splits.train.push(row);
         } else {
             splits.test.push(row);
@@ -383,5 +352,36 @@ pub fn dataset(name: &str, dir: &Path) -> Result<Splits> {
         other => bail!(
             "unknown dataset '{other}' (banking77, banking77-oos, clinc150, bitext, bitext-defaults)"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_rows_accept_objects_and_pairs() {
+        let rows =
+            parse_json_rows(r#"[{"text":"hi","label":"greeting"},["bye","goodbye"]]"#).unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                Labelled::new("hi", "greeting"),
+                Labelled::new("bye", "goodbye")
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_columns_are_found_by_header_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        std::fs::write(
+            &path,
+            "\u{feff}id,Label,text\n1,thanks,\"thank you, really\"\n",
+        )
+        .unwrap();
+        let rows = load_labelled_file(&path).unwrap();
+        assert_eq!(rows, vec![Labelled::new("thank you, really", "thanks")]);
     }
 }

@@ -1,6 +1,7 @@
 //! The CI gate passes for the shipped classifier and fails for a deliberately worse one
 //! (trained on one example per intent), against the committed baseline
 //! `evals/baselines/gate.json`. Real embedding model, real data sets.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::Arc;

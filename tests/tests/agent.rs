@@ -4,6 +4,8 @@
 //! written through the memory API; the language-model path runs against a loopback server
 //! speaking the OpenAI chat-completions wire format (`tests::openai_mock`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};

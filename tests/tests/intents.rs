@@ -1,5 +1,6 @@
 //! `/api/v1/dashboard/intents` over real HTTP, and the organization's classifier following
 //! the changes without a restart (real embedding model, real database, both backends).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::{Arc, OnceLock};
 

@@ -2,6 +2,8 @@
 //! dashboard would: real files from `tests/fixtures/knowledge/`, web pages served by a loopback
 //! server the SSRF allowlist lets through, the real embedding model and the embedded Qdrant.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,14 +73,17 @@ async fn search(app: &TestApp, query: &str) -> Vec<Value> {
 /// A loopback web server whose pages the test can change.
 struct Site {
     base: String,
-    pages: Arc<Mutex<Vec<(String, String, String)>>>,
+    pages: Pages,
 }
+
+/// Pages the loopback site serves: (path, content type, body).
+type Pages = Arc<Mutex<Vec<(String, String, String)>>>;
 
 impl Site {
     async fn start() -> Site {
-        let pages: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+        let pages: Pages = Arc::default();
         async fn serve(
-            State(pages): State<Arc<Mutex<Vec<(String, String, String)>>>>,
+            State(pages): State<Pages>,
             uri: axum::http::Uri,
         ) -> axum::response::Response {
             let found = pages

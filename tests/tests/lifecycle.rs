@@ -3,6 +3,8 @@
 //! close, reopen, auto-resolve, CSAT, the inbox, and analytics checked against a
 //! hand-computed fixture. Another organization's conversations never show.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::time::Duration;
 
 use engine::store::orgs::Plan;

@@ -28,9 +28,11 @@ impl TurnHandler for SlowAgent {
 }
 
 async fn an_in_flight_request_finishes_during_shutdown(backend: Backend) {
-    let mut app = spawn_app_with_state(backend, |_| {}, |state| {
-        state.with_turn_handler(Arc::new(SlowAgent))
-    })
+    let mut app = spawn_app_with_state(
+        backend,
+        |_| {},
+        |state| state.with_turn_handler(Arc::new(SlowAgent)),
+    )
     .await;
     let request = app
         .post(tests::CHAT)
