@@ -32,6 +32,18 @@ def demote(text: str) -> str:
     return "\n".join(out).strip() + "\n"
 
 
+def rebase_links(text: str) -> str:
+    """Pages link relative to docs/; the README sits one folder up."""
+
+    def fix(match: re.Match) -> str:
+        target = match.group(2)
+        if (ROOT / "docs" / target).exists() and not (ROOT / target).exists():
+            target = "docs/" + target
+        return f"{match.group(1)}({target})"
+
+    return re.sub(r"(\]\s?)\(([^)\s#:]+)\)", fix, text)
+
+
 def anchor(title: str) -> str:
     slug = re.sub(r"[^\w\- ]", "", title.lower()).strip().replace(" ", "-")
     return slug
@@ -50,7 +62,7 @@ def main() -> None:
         # Drop the page's own first-level title; the README supplies the section title.
         body = re.sub(r"\A# [^\n]*\n", "", body.lstrip())
         toc.append(f"- [{title}](#{anchor(title)}) (source: `docs/{name}`)")
-        parts.append(f"## {title}\n\n" + demote(body))
+        parts.append(f"## {title}\n\n" + rebase_links(demote(body)))
     intro, rest = parts[0], parts[1:]
     readme = intro + "\n## Contents\n\n" + "\n".join(toc) + "\n\n" + "\n".join(rest)
     (ROOT / "README.md").write_text(readme)

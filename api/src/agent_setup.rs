@@ -20,6 +20,7 @@ pub fn build_agent(
 ) -> anyhow::Result<Agent> {
     let embedder = ingest::shared_embedder().context("loading the embedding model")?;
     let intents = Arc::new(IntentService::new(store.clone(), embedder.clone()));
+    warm_up_in_background(intents.clone());
     let mut agent = Agent::new()
         .with_store(store.clone())
         .with_embedder(embedder)
@@ -33,4 +34,21 @@ pub fn build_agent(
         agent = agent.with_model(Arc::new(model));
     }
     Ok(agent)
+}
+
+/// Trains the default intent classifier and loads the language models off the request path,
+/// so the first customer does not wait for them. A failure here is only logged: the first
+/// turn retries the same work and reports the error to its caller.
+fn warm_up_in_background(intents: Arc<IntentService>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        if let Err(err) = tokio::task::spawn_blocking(engine::language::preload).await {
+            tracing::warn!(error = %err, "loading the language models failed");
+        }
+        if let Err(err) = intents.warm_up().await {
+            tracing::warn!(error = %err.chain(), "training the default intent classifier failed");
+        }
+    });
 }

@@ -9,7 +9,7 @@
 //! it customises.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -21,6 +21,23 @@ use crate::error::{Error, Result};
 use crate::ids::OrganizationId;
 use crate::store::intents::{IntentRow, IntentsVersion};
 use crate::store::Store;
+
+/// The default examples' vectors, with the name of the model that computed them.
+static DEFAULT_VECTORS: OnceCell<(String, ExampleVectors)> = OnceCell::const_new();
+
+/// Example text to its embedding.
+type ExampleVectors = Arc<HashMap<String, Vec<f32>>>;
+
+/// Default classifiers of this process, by model and settings.
+static DEFAULT_CLASSIFIERS: LazyLock<Mutex<HashMap<String, Arc<IntentClassifier>>>> =
+    LazyLock::new(Default::default);
+
+fn default_classifiers(
+) -> Result<std::sync::MutexGuard<'static, HashMap<String, Arc<IntentClassifier>>>> {
+    DEFAULT_CLASSIFIERS
+        .lock()
+        .map_err(|_| Error::internal("the default intent cache lock was poisoned"))
+}
 
 /// Where an intent of the effective set comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,8 +116,6 @@ pub struct IntentService {
     store: Store,
     embedder: Arc<dyn Embedder>,
     settings: ClassifierSettings,
-    default_vectors: OnceCell<Arc<HashMap<String, Vec<f32>>>>,
-    default_classifier: OnceCell<Arc<IntentClassifier>>,
     organizations: Mutex<HashMap<OrganizationId, (IntentsVersion, Arc<IntentClassifier>)>>,
 }
 
@@ -119,8 +134,6 @@ impl IntentService {
             store,
             embedder,
             settings,
-            default_vectors: OnceCell::new(),
-            default_classifier: OnceCell::new(),
             organizations: Mutex::new(HashMap::new()),
         }
     }
@@ -132,22 +145,39 @@ impl IntentService {
     }
 
     async fn default_vectors(&self) -> Result<Arc<HashMap<String, Vec<f32>>>> {
-        self.default_vectors
+        // The default examples and the model are the same for every service in the process
+        // (test binaries build many), so their vectors are computed once per process.
+        DEFAULT_VECTORS
             .get_or_try_init(|| async {
                 let texts: Vec<String> =
                     default_examples().iter().map(|e| e.text.clone()).collect();
                 let vectors = embed_blocking(self.embedder.clone(), texts.clone()).await?;
-                Ok::<_, Error>(Arc::new(texts.into_iter().zip(vectors).collect()))
+                Ok::<_, Error>((
+                    self.embedder.model_name().to_owned(),
+                    Arc::new(texts.into_iter().zip(vectors).collect()),
+                ))
             })
             .await
-            .cloned()
+            .and_then(|(model, vectors)| {
+                if model == self.embedder.model_name() {
+                    Ok(vectors.clone())
+                } else {
+                    Err(Error::internal(
+                        "the default intent vectors were computed with another embedding model",
+                    ))
+                }
+            })
     }
 
     async fn default_classifier(&self) -> Result<Arc<IntentClassifier>> {
-        self.default_classifier
-            .get_or_try_init(|| async { self.train(&effective_intents(&[])).await.map(Arc::new) })
-            .await
-            .cloned()
+        // Keyed by the settings: services built with other settings train their own.
+        let key = format!("{}|{:?}", self.embedder.model_name(), self.settings);
+        if let Some(found) = default_classifiers()?.get(&key) {
+            return Ok(found.clone());
+        }
+        let trained = Arc::new(self.train(&effective_intents(&[])).await?);
+        // Two services racing here both train; the first stored wins and both are identical.
+        Ok(default_classifiers()?.entry(key).or_insert(trained).clone())
     }
 
     /// Embeds what is not cached and trains on the blocking pool.
