@@ -146,37 +146,5 @@ pub async fn send_message(
         return super::chat_stream::stream_message(state, caller, input).await;
     }
     let outcome = chat::chat(&state.store, state.turns.as_ref(), &caller, input).await?;
-    let reply = outcome.reply;
-    Ok(Json(ChatResponse {
-        response: reply.response,
-        intent: reply.intent,
-        confidence: reply.confidence,
-        session_id: outcome.conversation_id.to_string(),
-        conversation_id: outcome.conversation_id.into_string(),
-        message_id: outcome.message_id.into_string(),
-        language: reply.language,
-        citations: reply
-            .citations
-            .into_iter()
-            .map(|c| CitationBody {
-                document_id: c.document_id.into_string(),
-                title: c.title,
-                url: c.url,
-                snippet: c.snippet,
-            })
-            .collect(),
-        handoff: reply.handoff,
-        handoff_reason: reply.handoff_reason,
-        actions: reply
-            .actions
-            .into_iter()
-            .map(|a| ActionBody {
-                name: a.name,
-                status: a.status,
-                detail: a.detail,
-            })
-            .collect(),
-        flags: reply.flags,
-    })
-    .into_response())
+    Ok(Json(super::chat_stream::response_body(outcome)).into_response())
 }
