@@ -17,6 +17,10 @@ ORDER = [
     ("webhooks.md", "Webhooks"),
     ("lifecycle.md", "Handoff inbox, lifecycle, CSAT and analytics"),
     ("widget.md", "Embed widget"),
+    ("actions.md", "Action hooks"),
+    ("channels.md", "Channels: SMS, WhatsApp, Instagram, e-mail and voice"),
+    ("dashboard.md", "Dashboard"),
+    ("reliability.md", "Reliability"),
     ("status.md", "Status: what is built and what is not yet"),
 ]
 
