@@ -19,3 +19,6 @@ cargo test --workspace
 scripts/setup-browser.sh
 cargo build -p api --bin blaigent
 (cd tests/browser && node --test --test-concurrency=1 widget.test.mjs)
+# Dashboard (issue 11): sign-in, knowledge, agent, inbox -> widget, API keys, roles; screenshots
+# of every page land in docs/screenshots/dashboard-*.png.
+(cd tests/browser && node --test --test-concurrency=1 dashboard.test.mjs)

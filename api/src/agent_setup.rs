@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use engine::actions::executor::Executor;
+use engine::actions::ActionEngine;
 use engine::agent::Agent;
 use engine::intent::IntentService;
 use engine::llm::openai::OpenAiChatModel;
@@ -21,8 +23,13 @@ pub fn build_agent(
     let embedder = ingest::shared_embedder().context("loading the embedding model")?;
     let intents = Arc::new(IntentService::new(store.clone(), embedder.clone()));
     warm_up_in_background(intents.clone());
+    let executor = Executor::new(config.webhooks.guard())
+        .map_err(|e| anyhow::anyhow!(e.message().to_owned()))
+        .context("building the action HTTP client")?;
+    let actions = ActionEngine::new(store.clone(), executor, Some(embedder.clone()));
     let mut agent = Agent::new()
         .with_store(store.clone())
+        .with_actions(Arc::new(actions))
         .with_embedder(embedder)
         .with_retriever(knowledge.retriever().clone())
         .with_intents(intents);

@@ -27,6 +27,10 @@ pub async fn require_api_key(
     mut req: Request,
     next: Next,
 ) -> Response {
+    // A dashboard session cookie stands in for a key when no Authorization header is sent.
+    if crate::dashboard::api_auth::wants_session(&req) {
+        return crate::dashboard::api_auth::run_with_session(state, req, next).await;
+    }
     let principal = match authenticate(&state, req.headers()).await {
         Ok(principal) => principal,
         Err(err) => return ApiError(err).into_response(),
@@ -37,7 +41,7 @@ pub async fn require_api_key(
         .and_then(|n| u32::try_from(n).ok())
         .filter(|n| *n > 0)
         .unwrap_or_else(|| state.config.rate_limits.for_plan(principal.plan));
-    let decision = state.limiter.check(&principal.organization_id, limit);
+    let decision = state.limiter.check(&principal.organization_id, limit).await;
     if !decision.allowed {
         let mut response = ApiError(Error::rate_limited(
             decision.retry_after_secs,
@@ -52,13 +56,17 @@ pub async fn require_api_key(
     }
     state.key_usage.touch(&state, &principal.key_id);
     req.extensions_mut().insert(AuthOrg {
-        organization_id: principal.organization_id,
-        key_id: principal.key_id,
+        organization_id: principal.organization_id.clone(),
+        key_id: principal.key_id.clone(),
         plan: principal.plan,
         monthly_conversation_quota: principal.monthly_conversation_quota,
     });
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let mut response = next.run(req).await;
     add_rate_limit_headers(response.headers_mut(), &decision);
+    let (status, actor) = (response.status(), format!("api key {}", principal.key_id));
+    let org = &principal.organization_id;
+    crate::dashboard::audit::record_api_change(&state, org, &actor, &method, &path, status).await;
     response
 }
 

@@ -112,6 +112,12 @@ pub struct Config {
     /// Auto-resolve of idle conversations (`BLAIGENT_AUTO_RESOLVE_AFTER_SECS`,
     /// `BLAIGENT_AUTO_RESOLVE_INTERVAL_SECS`).
     pub auto_resolve: engine::service::lifecycle::AutoResolveSettings,
+    /// Provider channels: credential key, public URL, send queue (`BLAIGENT_CHANNEL_*`).
+    pub channels: engine::channels::ChannelSettings,
+    /// Where rate-limit buckets live (`BLAIGENT_RATE_LIMITER`: auto, memory, database).
+    pub rate_limiter: crate::rate_limit::LimiterChoice,
+    /// Bound on concurrent chat turns (`BLAIGENT_MAX_INFLIGHT`, `BLAIGENT_MAX_QUEUE`, ...).
+    pub overload: crate::overload::OverloadSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -131,6 +137,9 @@ impl std::fmt::Debug for Config {
             .field("knowledge", &self.knowledge)
             .field("llm", &self.llm)
             .field("auto_resolve", &self.auto_resolve)
+            .field("channels", &self.channels)
+            .field("rate_limiter", &self.rate_limiter)
+            .field("overload", &self.overload)
             .finish()
     }
 }
@@ -164,6 +173,9 @@ impl Config {
             knowledge: ingest::KnowledgeConfig::default(),
             llm: None,
             auto_resolve: engine::service::lifecycle::AutoResolveSettings::default(),
+            channels: engine::channels::ChannelSettings::default(),
+            rate_limiter: crate::rate_limit::LimiterChoice::default(),
+            overload: crate::overload::OverloadSettings::default(),
         }
     }
 
@@ -247,6 +259,13 @@ impl Config {
             .auto_resolve
             .apply_env(|name| std::env::var(name).ok())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        config.rate_limiter =
+            crate::rate_limit::LimiterChoice::from_env(|name| std::env::var(name).ok())?;
+        config.overload.apply_env(|name| std::env::var(name).ok())?;
+        config
+            .channels
+            .apply_env(|name| std::env::var(name).ok())
+            .map_err(|e| anyhow::anyhow!(e))?;
         config.llm = engine::llm::openai::OpenAiSettings::from_env()
             .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
         Ok(config)

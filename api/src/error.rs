@@ -26,6 +26,9 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The `Retry-After` of a 503 caused by an unavailable dependency, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 /// A handler result.
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -83,6 +86,14 @@ impl IntoResponse for ApiError {
                     HeaderValue::from(retry_after_secs.max(1)),
                 );
             }
+            ErrorKind::Unavailable => {
+                // A dependency (usually the database) is away: clients and load balancers
+                // should come back shortly rather than give up.
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
+            }
             ErrorKind::Unauthorized => {
                 response
                     .headers_mut()
@@ -91,5 +102,70 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+/// Documents, on every operation of `doc`, the error responses the shared layers can produce
+/// whatever the handler: 400 (malformed JSON or query), 401 (no or bad key), 429 (rate limit),
+/// 503 (database away, or chat capacity reached) and, for operations with a body, 413 (too
+/// large) and 415 (not JSON). Handlers document their own statuses; this adds only the
+/// missing ones, so clients and fuzzers see every status the server really sends.
+pub fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let authenticated = path.starts_with("/api/v1/") && path != "/api/v1/openapi.json";
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut common = vec![(
+                "503",
+                "Temporarily unavailable (database away, or chat capacity reached); see Retry-After",
+            )];
+            if authenticated {
+                common.extend([
+                    ("400", "Malformed request (JSON, query string or path)"),
+                    ("401", "Missing, unknown, revoked or expired credentials"),
+                    ("429", "Rate limit or quota exhausted; see Retry-After"),
+                ]);
+            }
+            if operation.request_body.is_some() {
+                common.extend([
+                    ("413", "The body is larger than the configured limit"),
+                    (
+                        "422",
+                        "The body does not match the schema (missing, unknown or invalid field)",
+                    ),
+                    (
+                        "415",
+                        "The body must be sent with Content-Type: application/json",
+                    ),
+                ]);
+            }
+            for (status, description) in common {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description).into());
+            }
+        }
     }
 }

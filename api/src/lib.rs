@@ -10,6 +10,7 @@
 //! - [`extract`] — extractors whose rejections become `{"detail": ...}` bodies; [`extract::AuthOrg`].
 //! - [`error`] — engine errors to HTTP statuses, in one `match`.
 //! - [`cli`] — the `blaigent` command line (serve, org, key).
+//! - [`dashboard`] — the web console at `/dashboard`: sign-in, roles, pages, audit log.
 //! - [`telemetry`] — logging set-up.
 //!
 //! [`app`] builds the router and [`serve`] runs it, so tests bind `127.0.0.1:0` and run the
@@ -19,8 +20,10 @@ pub mod agent_setup;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod overload;
 pub mod rate_limit;
 pub mod routes;
 pub mod state;
@@ -54,8 +57,13 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(routes::public())
         .merge(routes::widget::public_router(state.clone()))
+        .merge(dashboard::router(state.clone()))
         .fallback(routes::fallback::not_found)
         .method_not_allowed_fallback(routes::fallback::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            overload::Overload::new(&state.config.overload),
+            overload::limit,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
             // Outermost first: the request id exists before the span opens, the span covers
@@ -111,6 +119,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let _dispatcher = routes::webhooks::start_dispatcher(&state);
     let _knowledge_worker = state.knowledge.spawn_worker();
+    let _channel_dispatcher = routes::inbound::start_dispatcher(&state);
     let _auto_resolver = engine::service::lifecycle::spawn_auto_resolver(
         state.store.clone(),
         &state.config.auto_resolve,

@@ -27,6 +27,10 @@ pub struct AppState {
     pub knowledge: Arc<ingest::Knowledge>,
     /// Per-visitor and per-IP buckets of the public widget endpoints.
     pub widget_limits: Arc<crate::routes::widget::limits::KeyedLimiter>,
+    /// Provider channels (Twilio, Meta, Mailgun): credentials, inbound, the send queue.
+    pub channels: engine::channels::Channels,
+    /// The dashboard's settings and sign-in limiter.
+    pub dashboard: Arc<crate::dashboard::DashboardState>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -61,15 +65,24 @@ impl AppState {
         let agent = Arc::new(crate::agent_setup::build_agent(
             &config, &store, &knowledge,
         )?);
+        let limiter = Arc::new(RateLimiter::for_store(&store, config.rate_limiter));
+        let channels = engine::channels::Channels::new(
+            store.clone(),
+            config.channels.clone(),
+            &config.data_dir,
+        )
+        .context("setting up channels")?;
         Ok(AppState {
+            channels,
             knowledge: Arc::new(knowledge),
             config: Arc::new(config),
             store,
             turns: agent.clone(),
             agent,
-            limiter: Arc::new(RateLimiter::new()),
+            limiter,
             key_usage: Arc::new(KeyUsage::new()),
             widget_limits: Arc::new(crate::routes::widget::limits::KeyedLimiter::new()),
+            dashboard: Arc::new(crate::dashboard::DashboardState::from_env()?),
         })
     }
 

@@ -1,9 +1,10 @@
 //! Benchmark (not a test): latency of one full offline agent turn with 10,000 knowledge chunks
 //! indexed, on the real parts (all-MiniLM-L6-v2, embedded Qdrant with hybrid retrieval, the
-//! intent classifier, SQLite memory), and the process's memory.
+//! intent classifier, SQLite memory), the latency of intent detection alone (embedding and
+//! classification of the same questions), and the process's memory.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=target/eval-release cargo run --release -p engine --example agent_bench
+//! cargo run --release -p engine --example agent_bench
 //! ```
 //!
 //! Environment: `BENCH_CHUNKS` (default 10000), `BENCH_TURNS` (default 300).
@@ -15,6 +16,7 @@ use engine::agent::{Agent, Turn};
 use engine::channel::Channel;
 use engine::config::AgentConfig;
 use engine::embed::local::LocalEmbedder;
+use engine::embed::recent::RecentQueries;
 use engine::embed::Embedder;
 use engine::ids::{ConversationId, DocumentId};
 use engine::index::qdrant_edge::EdgeIndex;
@@ -167,8 +169,10 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let dir = tempfile::tempdir()?;
-    let embedder: Arc<dyn Embedder> =
+    let model: Arc<dyn Embedder> =
         Arc::new(LocalEmbedder::load_default().map_err(|e| anyhow::anyhow!("{e}"))?);
+    // As in the server (`ingest::shared_embedder`): recent queries are embedded once per turn.
+    let embedder: Arc<dyn Embedder> = Arc::new(RecentQueries::new(model.clone()));
     let store = Store::connect(&format!("sqlite://{}/bench.db", dir.path().display()))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -265,6 +269,20 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     latencies.sort_by(f64::total_cmp);
+
+    // Intent detection alone: what the pipeline's intent stage costs, embedding included (the
+    // model without the memo of recent queries, so every message is really embedded).
+    let intents_alone = IntentService::new(store.clone(), model.clone());
+    let mut intent_ms = Vec::with_capacity(turns);
+    for q in questions(turns) {
+        let t = Instant::now();
+        intents_alone
+            .classify(&org, &q)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        intent_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    intent_ms.sort_by(f64::total_cmp);
     let (rss, peak) = rss_kib();
     println!("chunks indexed: {chunks}");
     println!("turns measured: {turns} (answered with citations: {answered})");
@@ -274,6 +292,12 @@ async fn main() -> anyhow::Result<()> {
         percentile(&latencies, 95.0),
         percentile(&latencies, 99.0),
         latencies.last().copied().unwrap_or(0.0)
+    );
+    println!(
+        "intent detection alone ms: p50 {:.1}  p95 {:.1}  p99 {:.1}",
+        percentile(&intent_ms, 50.0),
+        percentile(&intent_ms, 95.0),
+        percentile(&intent_ms, 99.0),
     );
     println!(
         "process RSS: {} MiB now, {} MiB peak",

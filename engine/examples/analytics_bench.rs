@@ -5,9 +5,9 @@
 //! channels, 12 intents, every status, handoffs, reopenings and CSAT ratings.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=target/eval-release cargo run --release -p engine --example analytics_bench
+//! cargo run --release -p engine --example analytics_bench
 //! BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/blaigent_bench \
-//!   CARGO_TARGET_DIR=target/eval-release cargo run --release -p engine --example analytics_bench
+//!   cargo run --release -p engine --example analytics_bench
 //! ```
 //!
 //! Environment: `BENCH_DATABASE_URL` (default: a SQLite file in a temporary folder; a
@@ -277,6 +277,15 @@ async fn main() -> anyhow::Result<()> {
         rated += insert_csat(&store, &org, &seeds, &mut rng).await?;
         seeded += n;
     }
+    // Ratings are also kept on their conversation (as `Store::submit_csat` does), where the
+    // summary reads them.
+    sqlx::query(
+        "update conversations set csat_rating = (select s.rating from csat_responses s \
+         where s.conversation_id = conversations.id) \
+         where exists (select 1 from csat_responses s where s.conversation_id = conversations.id)",
+    )
+    .execute(store.pool())
+    .await?;
     // Fresh statistics, as a long-running database would have (both dialects know `analyze`).
     sqlx::query("analyze").execute(store.pool()).await?;
     let (messages,): (i64,) = sqlx::query_as("select cast(count(*) as bigint) from messages")

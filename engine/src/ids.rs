@@ -142,6 +142,12 @@ typed_id!(/// A webhook endpoint.
     WebhookId, "whk");
 typed_id!(/// An intent definition owned by an organization.
     IntentId, "int");
+typed_id!(/// A channel: one provider account of an organization (Twilio, Meta, Mailgun).
+    ChannelId, "chan");
+typed_id!(/// A dashboard team member (a person who signs in).
+    UserId, "usr");
+typed_id!(/// An entry of the configuration audit log.
+    AuditEntryId, "aud");
 
 #[cfg(test)]
 mod tests {

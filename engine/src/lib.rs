@@ -4,6 +4,8 @@
 //! - [`ids`]: typed, prefixed identifiers (`org_`, `conv_`, `msg_`, ...).
 //! - [`error`]: the one error type with a transport-free kind.
 //! - [`channel`], [`config`]: channels and an organization's agent configuration.
+//! - [`channels`]: provider channels (Twilio, Meta, Mailgun): config, identities, inbound, outbound.
+//! - [`actions`]: action hooks (typed backend actions: selection, slot filling, signed calls).
 //! - [`agent`]: the turn pipeline ([`agent::Agent::handle`]) and its contract types.
 //! - [`embed`]: text embeddings (the local all-MiniLM-L6-v2 model).
 //! - [`knowledge`]: knowledge-base documents, chunks and scored passages.
@@ -23,8 +25,10 @@
 //! - [`webhooks`]: signed, retried delivery of events to subscribed endpoints.
 //! - [`widget`]: the embed widget's origin checks, visitor tokens and customer signatures.
 
+pub mod actions;
 pub mod agent;
 pub mod channel;
+pub mod channels;
 pub mod config;
 pub mod embed;
 pub mod error;

@@ -16,7 +16,8 @@ use crate::suites::intent::IntentOptions;
 use crate::suites::language::LanguageOptions;
 use crate::suites::{self, Context};
 
-/// Offline evaluation of the Blaigent engine: intent, out-of-scope, language, and a CI gate.
+/// Offline evaluation of the Blaigent engine: intent, out-of-scope, language, retrieval,
+/// answers, policy and conversations suites, baselines and a CI gate.
 #[derive(Debug, Parser)]
 #[command(name = "blaigent-eval", version)]
 pub struct Cli {
@@ -38,6 +39,15 @@ pub struct Cli {
     /// Allowed absolute drop per metric when writing a baseline.
     #[arg(long, global = true, default_value_t = 0.02)]
     pub tolerance: f64,
+    /// Send the whole-agent suites to this running server instead of the in-process engine.
+    #[arg(long, global = true, requires_all = ["api_key", "organization"])]
+    pub server: Option<String>,
+    /// API key for --server.
+    #[arg(long, global = true, env = "BLAIGENT_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The API key's organization id, for --server.
+    #[arg(long, global = true)]
+    pub organization: Option<String>,
     #[command(flatten)]
     pub classifier: ClassifierArgs,
     #[command(subcommand)]
@@ -69,6 +79,9 @@ pub struct ClassifierArgs {
     pub min_steps: Option<usize>,
     #[arg(long, global = true)]
     pub similarity_floor: Option<f32>,
+    /// Standardised energy floor of the out-of-scope rule (see `engine::intent::classifier`).
+    #[arg(long, global = true, allow_negative_numbers = true)]
+    pub energy_floor: Option<f32>,
 }
 
 impl ClassifierArgs {
@@ -103,6 +116,9 @@ impl ClassifierArgs {
         if let Some(v) = self.similarity_floor {
             s.similarity_floor = v;
         }
+        if let Some(v) = self.energy_floor {
+            s.energy_floor = Some(v);
+        }
         if let Some(v) = self.min_steps {
             s.train.min_steps = v;
         }
@@ -129,13 +145,46 @@ pub enum Suite {
         #[arg(long)]
         kind: Option<String>,
     },
+    /// Recall@1/5/10, MRR and nDCG@10 of keyword, vector and hybrid retrieval.
+    Retrieval {
+        /// `stackfaq` (built in) or a JSON file of documents and queries.
+        #[arg(long, default_value = "stackfaq")]
+        dataset: String,
+        /// Also score the fusion settings and the relevance cut-off.
+        #[arg(long)]
+        sweep: bool,
+        /// Only the first N queries.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Whole-agent answers over a knowledge base: pass rate and groundedness.
+    Answers {
+        /// JSON array of answer cases.
+        #[arg(long, default_value = "evals/data/answers/cases.json")]
+        cases: PathBuf,
+        /// Folder of the knowledge base (.md/.txt); in-process only (upload it to a server).
+        #[arg(long, default_value = "evals/data/answers/kb")]
+        kb: PathBuf,
+    },
+    /// Red-team and ordinary messages: expected block / redact / escalate / allow.
+    Policy {
+        /// The policy data file (guardrails and cases).
+        #[arg(long, default_value = "evals/data/policy/cases.json")]
+        cases: PathBuf,
+    },
+    /// Scripted multi-turn action conversations against a loopback backend: task success rate.
+    Conversations {
+        /// The conversations data file (actions and cases).
+        #[arg(long, default_value = "evals/data/conversations/cases.json")]
+        cases: PathBuf,
+    },
     /// The fast CI gate (compare with --baseline evals/baselines/gate.json).
     Gate {
         /// Deliberately weaken the classifier (to see the gate fail).
         #[arg(long, value_enum, default_value_t = DegradeArg::None)]
         degrade: DegradeArg,
     },
-    /// Validates an answers, policy or conversations case file (not executed yet; see docs).
+    /// Validates an answers, policy or conversations case file without running it.
     Cases {
         #[arg(long, value_enum)]
         kind: CaseKind,
@@ -169,7 +218,7 @@ pub struct IntentArgs {
     /// Score the validation split (tuning), never the test split.
     #[arg(long)]
     pub dev: bool,
-    /// Messages timed one by one, embedding included.
+    /// Messages timed one by one, embedding included (with --server: messages sent; 0 = all).
     #[arg(long, default_value_t = 200)]
     pub latency_samples: usize,
 }
@@ -230,6 +279,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         settings: cli.classifier.apply(defaults),
     };
     let report = match &cli.suite {
+        Suite::Intent(args) if cli.server.is_some() => {
+            let splits = load_intent_splits(args, &data_dir)?;
+            let target = server_target(&cli)?.context("--server is set")?;
+            let limit = (args.latency_samples > 0).then_some(args.latency_samples);
+            suites::target::runtime()?.block_on(suites::remote_intent::run(
+                &target,
+                &splits.name,
+                &splits.test,
+                limit,
+            ))?
+        }
         Suite::Intent(args) => {
             let splits = load_intent_splits(args, &data_dir)?;
             let options = IntentOptions {
@@ -248,6 +308,47 @@ pub fn run(cli: Cli) -> Result<i32> {
                 kind: kind.clone(),
             },
         )?,
+        Suite::Retrieval {
+            dataset,
+            sweep,
+            limit,
+        } => suites::retrieval::run(
+            &ctx,
+            &suites::retrieval::dataset(dataset, &data_dir)?,
+            &suites::retrieval::RetrievalOptions {
+                sweep: *sweep,
+                limit: *limit,
+            },
+        )?,
+        Suite::Answers { cases, kb } => {
+            let cases = suites::answers::load_cases(&workspace_path(cases))?;
+            let runtime = suites::target::runtime()?;
+            runtime.block_on(async {
+                match server_target(&cli)? {
+                    Some(target) => {
+                        suites::answers::run(&target, &cases, &Default::default()).await
+                    }
+                    None => {
+                        let (target, texts, _kb) =
+                            suites::answers::in_process(&ctx, &workspace_path(kb)).await?;
+                        suites::answers::run(&target, &cases, &texts).await
+                    }
+                }
+            })?
+        }
+        Suite::Policy { cases } => {
+            let set = suites::policy::load(&workspace_path(cases))?;
+            let target = match server_target(&cli)? {
+                Some(target) => target,
+                None => suites::policy::in_process(&set),
+            };
+            suites::target::runtime()?.block_on(suites::policy::run(&target, &set))?
+        }
+        Suite::Conversations { cases } => {
+            let set = suites::conversations::load(&workspace_path(cases))?;
+            let embedder = ctx.cache.embedder().clone();
+            suites::target::runtime()?.block_on(suites::conversations::run(&set, embedder))?
+        }
         Suite::Gate { degrade } => {
             let how = match degrade {
                 DegradeArg::None => Degrade::None,
@@ -263,6 +364,28 @@ pub fn run(cli: Cli) -> Result<i32> {
         Suite::Cases { .. } => return Ok(0),
     };
     finish(&cli, &report)
+}
+
+/// The server of `--server`, when given.
+fn server_target(cli: &Cli) -> Result<Option<suites::target::Target>> {
+    let Some(url) = &cli.server else {
+        return Ok(None);
+    };
+    let (Some(key), Some(org)) = (&cli.api_key, &cli.organization) else {
+        bail!("--server needs --api-key (or BLAIGENT_API_KEY) and --organization");
+    };
+    Ok(Some(suites::target::Target::Server(
+        suites::target::Server::connect(url, key, org)?,
+    )))
+}
+
+/// A relative path as given, else relative to the workspace root (the defaults name files of
+/// the repository, so they work from any folder).
+fn workspace_path(path: &Path) -> PathBuf {
+    if path.exists() || path.is_absolute() {
+        return path.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
 /// Writes the report, prints it, and compares with the baseline.
@@ -318,14 +441,13 @@ fn warm(ctx: &Context) -> Result<()> {
 }
 
 fn validate_cases(kind: CaseKind, file: &Path) -> Result<i32> {
-    use crate::suites::scripted::{load_cases, AnswerCase, ConversationCase, PolicyCase};
     let count = match kind {
-        CaseKind::Answers => load_cases::<AnswerCase>(file)?.len(),
-        CaseKind::Policy => load_cases::<PolicyCase>(file)?.len(),
-        CaseKind::Conversations => load_cases::<ConversationCase>(file)?.len(),
+        CaseKind::Answers => crate::suites::answers::load_cases(file)?.len(),
+        CaseKind::Policy => crate::suites::policy::load(file)?.cases.len(),
+        CaseKind::Conversations => crate::suites::conversations::load(file)?.cases.len(),
     };
     println!(
-        "{count} {kind:?} cases parsed from {}; they were validated, not executed",
+        "{count} {kind:?} cases parsed from {}; they were validated, not executed (run them with the suite's subcommand)",
         file.display()
     );
     Ok(0)

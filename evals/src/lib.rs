@@ -8,7 +8,8 @@
 //! - [`cache`]: an on-disk cache of embeddings keyed by model and texts.
 //! - [`metrics`]: accuracy, macro-F1, MRR, nDCG@k, recall@k, pass^k, mean and standard error.
 //! - [`report`]: Markdown and JSON reports, baselines and regressions.
-//! - [`suites`]: intent, out-of-scope, language, the CI gate, and the scripted-case formats.
+//! - [`suites`]: intent, out-of-scope, language, retrieval, answers, policy, conversations,
+//!   the CI gate, and the in-process or HTTP target of the whole-agent suites.
 pub mod cache;
 pub mod cli;
 pub mod data;

@@ -261,6 +261,18 @@ mod tests {
     }
 
     #[test]
+    fn ndcg_truncates_both_the_ranking_and_the_ideal_at_k() {
+        // a x b | y c with four relevant ids, k = 3: DCG = 1 + 1/log2(4) = 1.5; the ideal
+        // ranking fills all three places: 1 + 1/log2(3) + 1/log2(4).
+        let ranked = s(&["a", "x", "b", "y", "c"]);
+        let relevant = s(&["a", "b", "c", "d"]);
+        let expected = 1.5 / (1.5 + 1.0 / 3f64.log2());
+        assert!((ndcg_at_k(&ranked, &relevant, 3) - expected).abs() < 1e-12);
+        assert_eq!(ndcg_at_k(&ranked, &[], 3), 0.0);
+        assert_eq!(ndcg_at_k(&s(&["x", "y"]), &relevant, 3), 0.0);
+    }
+
+    #[test]
     fn pass_hat_k_of_hand_computed_cases() {
         // Task 1: 4 trials, 2 successes: pass^1 = 0.5, pass^2 = C(2,2)/C(4,2) = 1/6.
         // Task 2: 4 trials, 4 successes: always 1.

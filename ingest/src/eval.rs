@@ -12,7 +12,7 @@
 //! share of them that get no passage at all, next to the share of real queries that still do.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -60,6 +60,25 @@ pub struct FaqThread {
     pub question: String,
     pub answers: Vec<String>,
     pub rephrasings: Vec<String>,
+}
+
+/// Where `stackExchange-FAQ.json` lives: under `BLAIGENT_EVALDATA` (the `evaldata` folder) when
+/// set, else under `../shared/evaldata` beside the workspace (as the evals crate finds it).
+pub fn stackfaq_path() -> PathBuf {
+    let evaldata = std::env::var_os("BLAIGENT_EVALDATA").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("..")
+                .join("shared")
+                .join("evaldata")
+        },
+        PathBuf::from,
+    );
+    evaldata
+        .join("rag")
+        .join("stackfaq")
+        .join("stackExchange-FAQ.json")
 }
 
 /// Reads `stackExchange-FAQ.json`.

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use engine::embed::local::LocalEmbedder;
+use engine::embed::recent::RecentQueries;
 use engine::embed::Embedder;
 use engine::error::{Error, ErrorKind, Result};
 use engine::ids::{DocumentId, OrganizationId};
@@ -30,15 +31,16 @@ pub const MAX_TOP_K: usize = 50;
 /// The embedding model, loaded once per process (0.5 s and ~100 MB; every server state,
 /// CLI command and test shares it).
 pub fn shared_embedder() -> Result<Arc<dyn Embedder>> {
-    static EMBEDDER: OnceLock<std::result::Result<Arc<LocalEmbedder>, String>> = OnceLock::new();
+    static EMBEDDER: OnceLock<std::result::Result<Arc<dyn Embedder>, String>> = OnceLock::new();
     EMBEDDER
         .get_or_init(|| {
+            // A turn embeds its message for intent and again for retrieval: the memo of
+            // recent queries makes the second one free.
             LocalEmbedder::load_default()
-                .map(Arc::new)
+                .map(|e| Arc::new(RecentQueries::new(Arc::new(e))) as Arc<dyn Embedder>)
                 .map_err(|e| e.chain())
         })
         .clone()
-        .map(|e| e as Arc<dyn Embedder>)
         .map_err(|e| Error::unavailable("the embedding model could not be loaded").with_source(e))
 }
 

@@ -9,8 +9,13 @@
 //! - [`Backend`] — SQLite or PostgreSQL (`BLAIGENT_TEST_POSTGRES_URL`, default
 //!   `postgres://postgres@127.0.0.1:5432/postgres`).
 //! - [`both_backends!`] — runs one scenario as two tests, one per backend.
+//! - [`provider_mock`] — a loopback channel provider API that records requests and can fail.
+//! - [`channel_helpers`] — channel test set-up and signed Twilio webhooks.
 
+pub mod action_backend;
+pub mod channel_helpers;
 pub mod openai_mock;
+pub mod provider_mock;
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
 //! A loopback server speaking the OpenAI chat-completions wire format
 //! (`POST /v1/chat/completions`), for tests of the language-model path: plain and streamed
 //! (server-sent `chat.completion.chunk` events ending with `data: [DONE]`) answers, HTTP
-//! errors with OpenAI's error body, and slow answers for timeouts. Every request body is
+//! errors with OpenAI's error body, slow answers for timeouts, and tool calls (`tool_calls`
+//! with raw argument text, valid or not). Every request body is
 //! recorded so tests can check the prompt.
 
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,13 @@ pub enum Behavior {
     },
     /// Waits this long, then answers.
     Slow(Duration, String),
+    /// To a request that offers `tools`: a call of the tool `name` with `arguments` (raw
+    /// text, so tests can send invalid JSON); to any other request: `text`.
+    ToolCall {
+        name: String,
+        arguments: String,
+        text: String,
+    },
 }
 
 #[derive(Debug)]
@@ -122,6 +130,29 @@ fn completion(model: &str, text: &str) -> Value {
     })
 }
 
+fn tool_call(model: &str, name: &str, arguments: &str) -> Value {
+    json!({
+        "id": "chatcmpl-mock",
+        "object": "chat.completion",
+        "created": 1_700_000_000u32,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": null,
+                "tool_calls": [{
+                    "id": "call_mock",
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments}
+                }]
+            },
+            "finish_reason": "tool_calls"
+        }],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+    })
+}
+
 fn chunk(model: &str, delta: Value, finish: Option<&str>) -> String {
     let body = json!({
         "id": "chatcmpl-mock",
@@ -178,6 +209,17 @@ async fn completions(State(shared): State<Arc<Shared>>, Json(body): Json<Value>)
         .clone();
     match behavior {
         Behavior::Answer(text) => answer(&model, &text, stream),
+        Behavior::ToolCall {
+            name,
+            arguments,
+            text,
+        } => {
+            if body.get("tools").is_some_and(|t| !t.is_null()) {
+                Json(tool_call(&model, &name, &arguments)).into_response()
+            } else {
+                answer(&model, &text, stream)
+            }
+        }
         Behavior::Slow(delay, text) => {
             tokio::time::sleep(delay).await;
             answer(&model, &text, stream)

@@ -531,8 +531,50 @@ async fn the_listing_pages_with_a_cursor(backend: Backend) {
     assert_eq!(status, 400);
 }
 
+/// A Word document (made by `fixtures/knowledge/make_docx.py`) is uploaded like any file:
+/// its title and headings are kept, its table rows are searchable, deleted text is not.
+async fn a_word_document_is_ingested_with_its_headings_and_table(backend: Backend) {
+    let app = app(backend).await;
+    let part = reqwest::multipart::Part::bytes(fixture("returns-policy.docx"))
+        .file_name("returns-policy.docx")
+        .mime_str("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+        .expect("mime");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let (status, body) = send_json(app.post(KNOWLEDGE).multipart(form)).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let doc = settled(&app, &id).await;
+    assert_eq!(doc["status"], "ready", "{doc}");
+
+    let passages = search(&app, "how long until the refund reaches my card").await;
+    assert_eq!(passages[0]["document_id"], id.as_str(), "{passages:?}");
+    let text = passages[0]["text"].as_str().expect("text");
+    assert!(text.contains("within 5 business days"), "{text}");
+    // The document title comes from the paragraph styled `Title`; the whole (short) document
+    // is one chunk, under that heading.
+    assert_eq!(passages[0]["title"], "Returns policy", "{passages:?}");
+    assert_eq!(passages[0]["heading_path"], json!(["Returns policy"]));
+    let passages = search(&app, "how many days to return an item in the United States").await;
+    assert_eq!(passages[0]["document_id"], id.as_str(), "{passages:?}");
+    assert!(
+        passages[0]["text"]
+            .as_str()
+            .expect("text")
+            .contains("United States | 45"),
+        "{}",
+        passages[0]["text"]
+    );
+    let all: String = search(&app, "returns accepted for 60 days")
+        .await
+        .iter()
+        .map(|p| p["text"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(!all.contains("60 days"), "deleted text was indexed: {all}");
+}
+
 both_backends!(
     every_format_is_ingested_and_found,
+    a_word_document_is_ingested_with_its_headings_and_table,
     a_url_source_is_fetched_refreshed_and_deleted,
     bad_input_is_refused_or_fails_with_a_reason,
     another_organization_sees_nothing,

@@ -8,6 +8,7 @@ pub mod key;
 pub mod knowledge;
 pub mod org;
 pub mod serve;
+pub mod user;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,9 @@ pub enum Command {
     /// Manage an organization's knowledge base.
     #[command(subcommand)]
     Knowledge(knowledge::KnowledgeCommand),
+    /// Manage an organization's dashboard team members.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 /// Parses the command line, runs it and turns failures into a message and exit code 1.
@@ -64,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Knowledge(command) => {
             knowledge::run(&open_store(&config).await?, &config, command).await
         }
+        Command::User(command) => user::run(&open_store(&config).await?, command).await,
     }
 }
 

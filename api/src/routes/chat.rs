@@ -109,7 +109,8 @@ pub struct ChatResponse {
     tag = "chat",
     request_body = ChatRequest,
     responses(
-        (status = 200, description = "The agent's reply", body = ChatResponse),
+        (status = 200, description = "The agent's reply (server-sent events with `\"stream\": true` or `Accept: text/event-stream`)",
+            content((ChatResponse = "application/json"), (Object = "text/event-stream"))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = ErrorBody),
         (status = 403, description = "organization_id is not the key's organization", body = ErrorBody),

@@ -6,14 +6,17 @@
 //! `.merge(<name>::router())` line in [`authenticated`] (or [`public`] for routes that must
 //! not require an API key), and one `doc.merge(...)` line in [`openapi::document`].
 
+pub mod actions;
 pub mod agent_config;
 pub mod analytics;
 pub mod api_keys;
 pub mod chat;
 pub mod chat_stream;
+pub mod channels;
 pub mod conversations;
 pub mod fallback;
 pub mod health;
+pub mod inbound;
 pub mod inbox;
 pub mod intents;
 pub mod knowledge;
@@ -31,6 +34,7 @@ use crate::state::AppState;
 pub fn authenticated() -> Router<AppState> {
     Router::new()
         .merge(chat::router())
+        .merge(actions::router())
         .merge(memory::router())
         .merge(conversations::router())
         .merge(agent_config::router())
@@ -42,11 +46,13 @@ pub fn authenticated() -> Router<AppState> {
         .merge(lifecycle::router())
         .merge(inbox::router())
         .merge(analytics::router())
+        .merge(channels::router())
 }
 
 /// Routes open to anyone: health checks and the API description.
 pub fn public() -> Router<AppState> {
     Router::new()
         .merge(health::router())
+        .merge(inbound::router())
         .merge(openapi::router())
 }

@@ -296,7 +296,7 @@ pub async fn send_message(
         .rate_limit_per_min
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or_else(|| state.config.rate_limits.for_plan(org.plan));
-    let decision = state.limiter.check(&org.id, org_limit);
+    let decision = state.limiter.check(&org.id, org_limit).await;
     if !decision.allowed {
         return Err(ApiError(Error::rate_limited(
             decision.retry_after_secs,

@@ -1,10 +1,53 @@
-//! Action selection: which action, if any, this turn runs. `human_handoff` is built in; the
-//! action-hooks capability plugs organization actions in through [`ActionSelector`].
+//! Action selection: which action, if any, this turn runs. `human_handoff` is built in
+//! ([`ActionSelector`], synchronous rules); organization actions run through the
+//! asynchronous [`ActionStage`] (implemented by [`crate::actions::ActionEngine`]), which may
+//! ask follow-up questions, wait for a confirmation, call a backend or hand off.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use serde::Serialize;
 
-use super::Turn;
+use super::{ActionOutcome, Turn};
+use crate::llm::ChatModel;
+use crate::memory::CustomerMemory;
 use crate::policy::{Escalation, Inbound};
+
+/// What the action stage sees of a turn.
+#[derive(Clone, Copy)]
+pub struct ActionTurn<'a> {
+    pub turn: &'a Turn,
+    /// The text the agent may work with (payment data removed).
+    pub text: &'a str,
+    pub intent: &'a str,
+    pub confidence: f32,
+    pub language: &'a str,
+    pub memory: &'a CustomerMemory,
+    /// The language model, when one is configured (tool calling).
+    pub model: Option<&'a Arc<dyn ChatModel>>,
+}
+
+/// The action stage's answer for a turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionReply {
+    /// What the customer is told.
+    pub text: String,
+    pub outcome: ActionOutcome,
+    /// Set when the turn hands the conversation to a human (policy limit, model's choice).
+    pub handoff_reason: Option<String>,
+    /// The intent to report for the turn (a follow-up answer like "A1234" belongs to the
+    /// action's intent, not to whatever the classifier makes of it).
+    pub intent: Option<String>,
+    /// Flags for the reply (`tool_call_malformed`, `tool_call_invalid`).
+    pub flags: Vec<String>,
+}
+
+/// Runs organization actions for a turn: `None` when no action is involved (the turn is
+/// answered as usual). Failures are the stage's to handle (never an error for the turn).
+#[async_trait]
+pub trait ActionStage: Send + Sync {
+    async fn run(&self, turn: ActionTurn<'_>) -> Option<ActionReply>;
+}
 
 /// An action chosen for this turn.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -22,11 +22,12 @@
 
 pub mod action;
 mod answer;
-mod cache;
+pub(crate) mod cache;
 mod model_path;
 mod pipeline;
 pub mod smalltalk;
 pub mod stream;
+pub mod trace;
 mod types;
 
 #[cfg(test)]
@@ -37,7 +38,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-pub use action::{ActionContext, ActionSelector, HandoffSelector, SelectedAction, HUMAN_HANDOFF};
+pub use action::{
+    ActionContext, ActionReply, ActionSelector, ActionStage, ActionTurn, HandoffSelector,
+    SelectedAction, HUMAN_HANDOFF,
+};
 pub use stream::StreamEvent;
 pub use types::*;
 
@@ -68,6 +72,7 @@ pub struct Agent {
     intents: Option<Arc<dyn IntentDetector>>,
     model: Option<Arc<dyn ChatModel>>,
     selectors: Vec<Arc<dyn ActionSelector>>,
+    actions: Option<Arc<dyn ActionStage>>,
     cache: cache::EmbeddingCache,
 }
 
@@ -132,6 +137,12 @@ impl Agent {
     /// Adds an action selector after the built-in handoff selector.
     pub fn with_action_selector(mut self, selector: Arc<dyn ActionSelector>) -> Self {
         self.selectors.push(selector);
+        self
+    }
+
+    /// Organization actions (action hooks) run through `stage`.
+    pub fn with_actions(mut self, stage: Arc<dyn ActionStage>) -> Self {
+        self.actions = Some(stage);
         self
     }
 

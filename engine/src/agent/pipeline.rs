@@ -65,14 +65,31 @@ impl Agent {
             confidence = confidence.max(0.9);
         }
 
-        // 5-7. Route and answer.
-        let mut draft = self
-            .route(
-                turn, &inbound, &intent, confidence, &language, &memory, &new_facts, &sink,
-            )
+        // 6. Organization actions first: a pending follow-up ("A1234", "yes") belongs to them.
+        let action_reply = self
+            .action_stage(turn, &inbound, &intent, confidence, &language, &memory)
             .await;
+        // 5-7. Route and answer.
         let mut actions: Vec<ActionOutcome> = Vec::new();
         let mut handoff_reason: Option<String> = None;
+        let mut draft = match action_reply {
+            Some(reply) => {
+                if let Some(label) = reply.intent {
+                    intent = label;
+                }
+                handoff_reason = reply.handoff_reason;
+                actions.push(reply.outcome);
+                let mut draft = Draft::canned(reply.text);
+                draft.flags = reply.flags;
+                draft
+            }
+            None => {
+                self.route(
+                    turn, &inbound, &intent, confidence, &language, &memory, &new_facts, &sink,
+                )
+                .await
+            }
+        };
 
         // 6. Action selection (the handoff on escalation, organization actions later).
         let context = ActionContext {
@@ -142,6 +159,37 @@ impl Agent {
             stored_message: inbound.redacted,
             flags,
         })
+    }
+
+    /// Runs the organization's actions unless the inbound policy already decided the turn
+    /// (escalation, injection, blocked topic).
+    async fn action_stage(
+        &self,
+        turn: &Turn,
+        inbound: &Inbound,
+        intent: &str,
+        confidence: f32,
+        language: &str,
+        memory: &CustomerMemory,
+    ) -> Option<super::ActionReply> {
+        let stage = self.actions.as_ref()?;
+        if inbound.escalation.is_some()
+            || inbound.injection.is_some()
+            || inbound.blocked_topic.is_some()
+        {
+            return None;
+        }
+        stage
+            .run(super::ActionTurn {
+                turn,
+                text: &inbound.working_text,
+                intent,
+                confidence,
+                language,
+                memory,
+                model: self.model.as_ref(),
+            })
+            .await
     }
 
     async fn recall(&self, turn: &Turn) -> CustomerMemory {

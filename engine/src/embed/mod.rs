@@ -6,6 +6,7 @@
 //! moves the work to tokio's blocking pool.
 
 pub mod local;
+pub mod recent;
 
 use std::sync::Arc;
 

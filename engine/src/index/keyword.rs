@@ -154,7 +154,7 @@ impl OrgIndex {
         filter: &SearchFilter,
     ) -> Vec<(Arc<Chunk>, f32)> {
         let n = self.entries.len() as f32;
-        if n == 0.0 {
+        if n == 0.0 || top_k == 0 {
             return Vec::new();
         }
         let average_length = (self.total_length as f32 / n).max(1.0);
@@ -177,25 +177,34 @@ impl OrgIndex {
         }
         let allowed_documents: Option<HashSet<&DocumentId>> =
             filter.document_ids.as_ref().map(|d| d.iter().collect());
-        let mut hits: Vec<(Arc<Chunk>, f32)> = scores
+        let mut hits: Vec<(&Entry, f32)> = scores
             .into_iter()
-            .filter_map(|(id, score)| self.entries.get(&id).map(|e| (e.chunk.clone(), score)))
-            .filter(|(chunk, _)| {
-                filter.tags.is_empty() || chunk.tags.iter().any(|t| filter.tags.contains(t))
+            .filter_map(|(id, score)| self.entries.get(&id).map(|e| (e, score)))
+            .filter(|(entry, _)| {
+                filter.tags.is_empty() || entry.chunk.tags.iter().any(|t| filter.tags.contains(t))
             })
-            .filter(|(chunk, _)| {
+            .filter(|(entry, _)| {
                 allowed_documents
                     .as_ref()
-                    .is_none_or(|allowed| allowed.contains(&chunk.document_id))
+                    .is_none_or(|allowed| allowed.contains(&entry.chunk.document_id))
             })
             .collect();
-        hits.sort_by(|a, b| {
+        // Best score first; ties in a stable order (document, then position).
+        let order = |a: &(&Entry, f32), b: &(&Entry, f32)| {
             b.1.total_cmp(&a.1)
-                .then_with(|| a.0.document_id.cmp(&b.0.document_id))
-                .then_with(|| a.0.chunk_index.cmp(&b.0.chunk_index))
-        });
-        hits.truncate(top_k);
-        hits
+                .then_with(|| a.0.chunk.document_id.cmp(&b.0.chunk.document_id))
+                .then_with(|| a.0.chunk.chunk_index.cmp(&b.0.chunk.chunk_index))
+        };
+        // With 100,000 chunks a common term scores tens of thousands of them: select the
+        // best `top_k` in linear time and sort only those.
+        if hits.len() > top_k {
+            hits.select_nth_unstable_by(top_k - 1, order);
+            hits.truncate(top_k);
+        }
+        hits.sort_by(order);
+        hits.into_iter()
+            .map(|(entry, score)| (entry.chunk.clone(), score))
+            .collect()
     }
 }
 

@@ -1,6 +1,16 @@
 //! [`IntentClassifier`]: trained in-process from labelled examples and their embeddings,
 //! predicts a label with a calibrated confidence, and says "out of scope" (label
-//! [`OTHER`](super::OTHER)) when that confidence falls below the threshold.
+//! [`OTHER`](super::OTHER)) when that confidence falls below the threshold, when the nearest
+//! training example is too far, or when the message's energy score is too low.
+//!
+//! The energy score (Liu et al. 2020, "Energy-based out-of-distribution detection") is the
+//! log-sum-exp of the raw logits: a message the model has seen the like of lights up some
+//! class strongly, one it has not leaves every logit low. Unlike the softmax maximum it does
+//! not saturate when two intents compete, which is why it separates out-of-scope messages
+//! better (CLINC150 validation, see `docs/quality.md`). Raw energies depend on the number of
+//! intents and examples, so the classifier standardises them against the energies of its own
+//! training examples (each scored without itself among the neighbours), and the shipped floor
+//! is in those standard units, which carry over from one intent set to another.
 
 use std::collections::HashMap;
 
@@ -41,6 +51,10 @@ pub struct ClassifierSettings {
     /// `knn_weight > 0`, which keeps the examples; 0 turns the check off).
     #[serde(default)]
     pub similarity_floor: f32,
+    /// A message whose standardised energy score (see the module doc) is below this is out
+    /// of scope (`None` turns the check off).
+    #[serde(default)]
+    pub energy_floor: Option<f32>,
 }
 
 impl Default for ClassifierSettings {
@@ -49,11 +63,15 @@ impl Default for ClassifierSettings {
             train: TrainSettings::default(),
             buckets: 1 << 15,
             lexical_weight: 6.0,
-            threshold: 0.48,
+            // The out-of-scope rule chosen on the CLINC150 validation split
+            // (`evals/src/suites/oos.rs::choose_rule`): similarity floor and energy floor;
+            // the confidence threshold stays available for organizations that want it.
+            threshold: 0.0,
             calibration_folds: 5,
             temperature: 1.0,
             knn_weight: 8.0,
             similarity_floor: 0.40,
+            energy_floor: Some(-3.7),
         }
     }
 }
@@ -72,6 +90,28 @@ pub struct IntentClassifier {
     /// Unit embeddings of the training examples with their class, when `knn_weight > 0`.
     #[serde(default)]
     neighbours: Vec<(usize, Vec<f32>)>,
+    #[serde(default)]
+    energy_floor: Option<f32>,
+    /// Mean and standard deviation of the training examples' energies.
+    #[serde(default = "unit_scale")]
+    energy_scale: (f32, f32),
+}
+
+fn unit_scale() -> (f32, f32) {
+    (0.0, 1.0)
+}
+
+/// Training examples whose energies set the standardisation (an even stride over the set:
+/// enough for a stable mean and spread, cheap even for 15,000 examples).
+const ENERGY_SAMPLE: usize = 600;
+
+/// Log-sum-exp of `logits`, numerically stable.
+fn log_sum_exp(logits: &[f32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + logits.iter().map(|z| (z - max).exp()).sum::<f32>().ln()
 }
 
 /// Maps labels to dense indices in first-seen order.
@@ -112,6 +152,7 @@ impl IntentClassifier {
         let (labels, ys) = index_labels(examples);
         let mut classifier = Self::fit(examples, embeddings, &ys, labels.len(), settings);
         classifier.labels = labels;
+        classifier.energy_scale = classifier.training_energy_scale(examples, embeddings);
         if settings.calibration_folds > 1 {
             classifier.temperature = cross_validated_temperature(
                 examples,
@@ -161,7 +202,32 @@ impl IntentClassifier {
             knn_weight: settings.knn_weight,
             similarity_floor: settings.similarity_floor,
             neighbours,
+            energy_floor: settings.energy_floor,
+            energy_scale: unit_scale(),
         }
+    }
+
+    /// Mean and spread of the energies of (a stride of) the training examples, each scored
+    /// with itself left out of the nearest-example term so it does not match itself.
+    fn training_energy_scale(
+        &self,
+        examples: &[IntentExample],
+        embeddings: &[Vec<f32>],
+    ) -> (f32, f32) {
+        let stride = examples.len().div_ceil(ENERGY_SAMPLE).max(1);
+        let energies: Vec<f32> = (0..examples.len())
+            .step_by(stride)
+            .map(|i| log_sum_exp(&self.logits_without(&examples[i].text, &embeddings[i], Some(i))))
+            .collect();
+        let n = energies.len().max(1) as f32;
+        let mean = energies.iter().sum::<f32>() / n;
+        let var = energies
+            .iter()
+            .map(|e| (e - mean) * (e - mean))
+            .sum::<f32>()
+            / n;
+        // The floor keeps a set of identical examples from dividing by zero.
+        (mean, var.sqrt().max(1e-3))
     }
 
     /// The labels this classifier can predict, in training order.
@@ -210,12 +276,37 @@ impl IntentClassifier {
             .fold(-1.0, f32::max)
     }
 
+    /// Replaces the energy floor (see [`ClassifierSettings::energy_floor`]).
+    pub fn set_energy_floor(&mut self, floor: Option<f32>) {
+        self.energy_floor = floor;
+    }
+
+    /// The standardised energy score of a message: how many standard deviations its
+    /// log-sum-exp of logits lies from that of a typical training example (low: unlike
+    /// anything the classifier was trained on).
+    pub fn energy(&self, text: &str, embedding: &[f32]) -> f32 {
+        self.standard_energy(&self.logits(text, embedding))
+    }
+
+    fn standard_energy(&self, logits: &[f32]) -> f32 {
+        let (mean, std) = self.energy_scale;
+        (log_sum_exp(logits) - mean) / std
+    }
+
     /// Raw class scores, in the order of [`labels`](Self::labels).
     pub fn logits(&self, text: &str, embedding: &[f32]) -> Vec<f32> {
+        self.logits_without(text, embedding, None)
+    }
+
+    /// Raw class scores with training example `skip` left out of the nearest-example term.
+    fn logits_without(&self, text: &str, embedding: &[f32], skip: Option<usize>) -> Vec<f32> {
         let mut logits = self.model.logits(&self.space.transform(text, embedding));
         if self.knn_weight > 0.0 && !self.neighbours.is_empty() {
             let mut best = vec![-1.0f32; logits.len()];
-            for (class, vector) in &self.neighbours {
+            for (i, (class, vector)) in self.neighbours.iter().enumerate() {
+                if skip == Some(i) {
+                    continue;
+                }
                 let similarity = crate::embed::dot(embedding, vector);
                 if let Some(b) = best.get_mut(*class) {
                     *b = b.max(similarity);
@@ -258,7 +349,8 @@ impl IntentClassifier {
 
     /// Predicts the intent of one message from its text and embedding.
     pub fn classify(&self, text: &str, embedding: &[f32]) -> IntentPrediction {
-        let p = self.probabilities(text, embedding);
+        let logits = self.logits(text, embedding);
+        let p = probabilities(&logits, self.temperature);
         let mut ranked: Vec<(String, f32)> =
             self.labels.iter().cloned().zip(p.iter().copied()).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -269,7 +361,10 @@ impl IntentClassifier {
             .unwrap_or_else(|| (OTHER.to_string(), 0.0));
         let too_far = self.similarity_floor > 0.0
             && self.nearest_similarity(&best, embedding) < self.similarity_floor;
-        let out_of_scope = confidence < self.threshold || too_far || best == OTHER;
+        let low_energy = self
+            .energy_floor
+            .is_some_and(|floor| self.standard_energy(&logits) < floor);
+        let out_of_scope = confidence < self.threshold || too_far || low_energy || best == OTHER;
         IntentPrediction {
             label: if out_of_scope {
                 OTHER.to_string()
@@ -395,6 +490,25 @@ mod tests {
         assert_eq!(prediction.label, OTHER);
         assert!(prediction.out_of_scope);
         assert_eq!(prediction.ranked[0].0, "order_tracking");
+    }
+
+    #[test]
+    fn a_message_unlike_every_example_has_a_low_energy_and_is_out_of_scope() {
+        let mut classifier = train(&ClassifierSettings::default());
+        let (near, far) = ("refund please now", "zzz qqq");
+        let near_energy = classifier.energy(near, &embed(near));
+        let far_energy = classifier.energy(far, &embed(far));
+        assert!(far_energy < near_energy, "{far_energy} vs {near_energy}");
+        classifier.set_threshold(0.0);
+        classifier.set_similarity_floor(0.0);
+        classifier.set_energy_floor(Some((near_energy + far_energy) / 2.0));
+        assert_eq!(
+            classifier.classify(near, &embed(near)).label,
+            "refund_request"
+        );
+        let rejected = classifier.classify(far, &embed(far));
+        assert!(rejected.out_of_scope);
+        assert_eq!(rejected.label, OTHER);
     }
 
     #[test]

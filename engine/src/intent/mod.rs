@@ -5,7 +5,8 @@
 //! - [`features`]: embedding standardisation plus hashed TF-IDF word and character n-grams.
 //! - [`train`]: the softmax regression trainer (mini-batch Adam, sparse-aware, seeded).
 //! - [`calibrate`]: temperature scaling and the expected calibration error.
-//! - [`classifier`]: [`IntentClassifier`], the trained model and its out-of-scope threshold.
+//! - [`classifier`]: [`IntentClassifier`], the trained model and its out-of-scope rule.
+//! - [`label_examples`]: intent names spelled as words, used as one more example each.
 //! - [`defaults`]: the shipped customer-service intent set (`default_intents.tsv`).
 //! - [`service`]: [`IntentService`], one classifier per organization, retrained on change.
 //! - [`manage`]: list, create or replace, delete and reset an organization's intents.
@@ -18,6 +19,7 @@ pub mod calibrate;
 pub mod classifier;
 pub mod defaults;
 pub mod features;
+pub mod label_examples;
 pub mod manage;
 pub mod service;
 pub mod train;

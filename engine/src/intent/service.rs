@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use super::defaults::default_examples;
+use super::label_examples::with_label_examples;
 use super::{ClassifierSettings, IntentClassifier, IntentExample, IntentPrediction};
 use crate::embed::{embed_blocking, embed_one, Embedder};
 use crate::error::{Error, Result};
@@ -149,8 +150,10 @@ impl IntentService {
         // (test binaries build many), so their vectors are computed once per process.
         DEFAULT_VECTORS
             .get_or_try_init(|| async {
-                let texts: Vec<String> =
-                    default_examples().iter().map(|e| e.text.clone()).collect();
+                let texts: Vec<String> = with_label_examples(default_examples())
+                    .into_iter()
+                    .map(|e| e.text)
+                    .collect();
                 let vectors = embed_blocking(self.embedder.clone(), texts.clone()).await?;
                 Ok::<_, Error>((
                     self.embedder.model_name().to_owned(),
@@ -191,6 +194,7 @@ impl IntentService {
                     .map(|t| IntentExample::new(t.clone(), d.label.clone()))
             })
             .collect();
+        let examples = with_label_examples(&examples);
         let missing: Vec<String> = examples
             .iter()
             .filter(|e| !known.contains_key(&e.text))

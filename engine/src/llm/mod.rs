@@ -7,6 +7,7 @@
 //! the customer never sees the error.
 
 pub mod openai;
+mod openai_tools;
 pub mod prompt;
 
 use async_trait::async_trait;
@@ -46,4 +47,36 @@ pub trait ChatModel: Send + Sync {
         request: &ChatRequest,
         deltas: mpsc::Sender<String>,
     ) -> Result<String, ModelError>;
+
+    /// Offers `request.tools` to the model and returns the tool call it made, if any (action
+    /// hooks, see `crate::actions::tools`). Models without tool calling say so.
+    async fn choose_tool(&self, request: &ToolRequest) -> Result<Option<ToolCall>, ModelError> {
+        let _ = request;
+        Err(ModelError::Permanent(
+            "this model does not support tool calling".into(),
+        ))
+    }
+}
+
+/// A function the model may call: its name, what it does, and a JSON Schema of its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// A request that offers tools.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolRequest {
+    pub system: String,
+    pub user: String,
+    pub tools: Vec<ToolSpec>,
+}
+
+/// A tool call as the model wrote it: the arguments are raw text, which may not even be JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub name: String,
+    pub arguments: String,
 }

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{ChatModel, ChatRequest, ModelError};
+use super::{ChatModel, ChatRequest, ModelError, ToolCall, ToolRequest};
 use crate::error::{Error, Result};
 
 /// Default request timeout.
@@ -233,5 +233,19 @@ impl ChatModel for OpenAiChatModel {
         tokio::time::timeout(self.timeout, work)
             .await
             .map_err(|_| ModelError::Transient("the model did not finish in time".into()))?
+    }
+
+    #[tracing::instrument(skip_all, fields(model = %self.model, tools = request.tools.len()))]
+    async fn choose_tool(
+        &self,
+        request: &ToolRequest,
+    ) -> std::result::Result<Option<ToolCall>, ModelError> {
+        let body = super::openai_tools::request(&self.model, request).map_err(classify)?;
+        let chat = self.client.chat();
+        let response = tokio::time::timeout(self.timeout, chat.create(body))
+            .await
+            .map_err(|_| ModelError::Transient("the model did not answer in time".into()))?
+            .map_err(classify)?;
+        Ok(super::openai_tools::first_call(response))
     }
 }

@@ -3,10 +3,13 @@
 //! - SMS: plain text (no markdown, no citation markers), at most two concatenated segments:
 //!   306 GSM-7 characters, or 134 when the text needs UCS-2 (any character outside GSM-7).
 //!   Cut at a sentence boundary where possible.
-//! - Voice: no markdown, no URLs, no citation markers (numbers are fine; TTS reads them).
+//! - Voice: no markdown, no URLs, no citation markers; dates, amounts and long numbers said as
+//!   people say them, long sentences split ([`super::spoken`]).
 //! - E-mail: full sentences with a salutation and a sign-off by the agent.
 //! - Web: light markdown allowed (kept as is).
-//! - WhatsApp, Instagram: no markdown links or headings (their clients do not render them).
+//! - WhatsApp, Instagram: no markdown links or headings (their clients do not render them);
+//!   paragraphs and list items keep their lines, so offered choices can become buttons.
+//!   Instagram is also kept short: under its 1000-byte message limit, cut at a sentence.
 
 use std::sync::LazyLock;
 
@@ -104,6 +107,72 @@ fn fit_sms(text: &str) -> String {
     out
 }
 
+/// Instagram refuses a text message of 1000 UTF-8 bytes or more.
+pub const INSTAGRAM_BYTES: usize = 999;
+
+/// Like [`strip_markdown`], but line by line: paragraphs and list items keep their own lines
+/// (`- item`, `1. item`). WhatsApp and Instagram render line breaks, and a trailing list of
+/// choices becomes reply buttons there (`channels::meta::send`).
+fn strip_markdown_keep_lists(text: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let marker = ["- ", "* ", "• "]
+            .into_iter()
+            .find(|m| trimmed.starts_with(m))
+            .map(|m| (m.len(), "- ".to_string()))
+            .or_else(|| {
+                let digits = trimmed.find(|c: char| !c.is_ascii_digit())?;
+                let rest = &trimmed[digits..];
+                (digits > 0 && (rest.starts_with(". ") || rest.starts_with(") ")))
+                    .then(|| (digits + 2, format!("{}. ", &trimmed[..digits])))
+            });
+        let shaped = match marker {
+            Some((len, prefix)) => {
+                let item = strip_markdown(&trimmed[len..], true);
+                (!item.is_empty()).then(|| format!("{prefix}{item}"))
+            }
+            None => Some(strip_markdown(trimmed, true)).filter(|l| !l.is_empty()),
+        };
+        match shaped {
+            Some(l) => lines.push(l),
+            // One blank line between paragraphs, never two.
+            None if lines.last().is_some_and(|l| !l.is_empty()) => lines.push(String::new()),
+            None => {}
+        }
+    }
+    lines.join("\n").trim().to_string()
+}
+
+/// Cuts `text` to at most `max` UTF-8 bytes, at a sentence boundary where possible.
+fn fit_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for sentence in sentences(text) {
+        let candidate = if out.is_empty() {
+            sentence.clone()
+        } else {
+            format!("{out} {sentence}")
+        };
+        if candidate.len() > max {
+            break;
+        }
+        out = candidate;
+    }
+    if out.is_empty() {
+        for c in text.chars() {
+            if out.len() + c.len_utf8() + 3 > max {
+                break;
+            }
+            out.push(c);
+        }
+        out.push_str("...");
+    }
+    out
+}
+
 /// Fits `text` to `channel`.
 #[tracing::instrument(skip_all, fields(channel = %channel))]
 pub fn shape(text: &str, channel: Channel, frame: Frame<'_>) -> String {
@@ -113,14 +182,16 @@ pub fn shape(text: &str, channel: Channel, frame: Frame<'_>) -> String {
         Channel::Voice => {
             let plain = strip_markdown(text, false);
             let no_urls = URL.replace_all(&plain, "");
-            no_urls
+            let tidy = no_urls
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ")
                 .replace(" .", ".")
-                .replace(" ,", ",")
+                .replace(" ,", ",");
+            super::spoken::speakable(&tidy, frame.language)
         }
-        Channel::Whatsapp | Channel::Instagram => strip_markdown(text, true),
+        Channel::Whatsapp => strip_markdown_keep_lists(text),
+        Channel::Instagram => fit_bytes(&strip_markdown_keep_lists(text), INSTAGRAM_BYTES),
         Channel::Email => {
             let p = phrases(frame.language);
             let name = frame
@@ -179,6 +250,27 @@ mod tests {
             email,
             "Hello Dana,\n\nRefunds take 5 days.\n\nBest regards,\nAva"
         );
+    }
+
+    #[test]
+    fn whatsapp_keeps_list_items_on_their_own_lines() {
+        let shaped = shape(
+            "**Refund** or exchange [1]?\n\n\n* Refund\n* [Exchange](https://shop.example/x)\n2) Store credit",
+            Channel::Whatsapp,
+            frame(),
+        );
+        assert_eq!(
+            shaped,
+            "Refund or exchange?\n\n- Refund\n- Exchange (https://shop.example/x)\n2. Store credit"
+        );
+    }
+
+    #[test]
+    fn instagram_stays_under_its_byte_limit_at_a_sentence() {
+        let long = "Größen fallen klein aus. ".repeat(60);
+        let shaped = shape(&long, Channel::Instagram, frame());
+        assert!(shaped.len() <= INSTAGRAM_BYTES, "{}", shaped.len());
+        assert!(shaped.ends_with("aus."), "{shaped}");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //!   questions, greets; says honestly when it does not know.
 //! - [`templates`]: the fixed phrases in en, de, fr, es, it, pt, nl.
 //! - [`channel`]: SMS, voice, e-mail, web and messenger shaping.
+//! - [`spoken`]: text for the ear (dates, amounts, long numbers, short sentences).
 
 pub mod channel;
 pub mod offline;
 pub mod select;
+pub mod spoken;
 pub mod templates;

@@ -5,6 +5,8 @@
 //! The database computes every count (see [`crate::store::analytics`]); this module only
 //! turns additive tallies into rates. Every figure's definition is in `docs/lifecycle.md`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -13,7 +15,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::ids::OrganizationId;
-use crate::store::analytics::{Duration, Scope, Tally, DAY_MS};
+use crate::store::analytics::{Cell, Duration, Scope, Tally, DAY_MS};
 use crate::store::{now_ms, Store};
 
 /// The period when the caller gives none: the last 30 days.
@@ -137,21 +139,39 @@ pub async fn summary(store: &Store, org: &OrganizationId, query: &SummaryQuery) 
         to,
         channel: query.channel,
     };
-    let by_channel = store.tally_by_channel(&scope).await?;
-    let mut totals = Tally::default();
-    for (_, tally) in &by_channel {
-        totals.add(tally);
-    }
-    let by_day = store.tally_by_day(&scope).await?;
-    let intents = store.top_intents(&scope, TOP_INTENTS).await?;
+    // Independent reads run together: each takes its own pooled connection (a thread on
+    // SQLite, a backend process on PostgreSQL), so the summary uses every core. The medians
+    // need the counts of the tally, so they form the second round.
+    let (cells, intents) = futures::try_join!(
+        store.tally_cells(&scope),
+        store.top_intents(&scope, TOP_INTENTS)
+    )?;
+    let Folded {
+        totals,
+        by_channel,
+        by_day,
+    } = fold_cells(&cells);
+    let (first_response, resolution, human_first_response) = futures::try_join!(
+        store.median_ms(
+            &scope,
+            Duration::FirstResponse,
+            totals.with_duration(Duration::FirstResponse)
+        ),
+        store.median_ms(
+            &scope,
+            Duration::Resolution,
+            totals.with_duration(Duration::Resolution)
+        ),
+        store.median_ms(
+            &scope,
+            Duration::HumanFirstResponse,
+            totals.with_duration(Duration::HumanFirstResponse)
+        ),
+    )?;
     let secs = |ms: Option<f64>| ms.map(|ms| round(ms / 1000.0, 3));
-    let median_first_response_secs = secs(store.median_ms(&scope, Duration::FirstResponse).await?);
-    let median_time_to_resolution_secs = secs(store.median_ms(&scope, Duration::Resolution).await?);
-    let median_human_first_response_secs = secs(
-        store
-            .median_ms(&scope, Duration::HumanFirstResponse)
-            .await?,
-    );
+    let median_first_response_secs = secs(first_response);
+    let median_time_to_resolution_secs = secs(resolution);
+    let median_human_first_response_secs = secs(human_first_response);
 
     Ok(Summary {
         from: rfc3339(from)?,
@@ -180,6 +200,36 @@ pub async fn summary(store: &Store, org: &OrganizationId, query: &SummaryQuery) 
             .collect(),
         series: daily_series(from, to, &by_day)?,
     })
+}
+
+/// The tallies of a period: its totals, per channel (by name) and per day (oldest first).
+struct Folded {
+    totals: Tally,
+    by_channel: Vec<(String, Tally)>,
+    by_day: Vec<(i64, Tally)>,
+}
+
+/// Sums the (day, channel) cells into the period's totals, channels and days.
+fn fold_cells(cells: &[Cell]) -> Folded {
+    let mut totals = Tally::default();
+    let mut by_channel: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut by_day: BTreeMap<i64, Tally> = BTreeMap::new();
+    for cell in cells {
+        totals.add(&cell.tally);
+        by_channel
+            .entry(cell.channel.as_str())
+            .or_default()
+            .add(&cell.tally);
+        by_day.entry(cell.day).or_default().add(&cell.tally);
+    }
+    Folded {
+        totals,
+        by_channel: by_channel
+            .into_iter()
+            .map(|(channel, tally)| (channel.to_owned(), tally))
+            .collect(),
+        by_day: by_day.into_iter().collect(),
+    }
 }
 
 /// One point per UTC day that overlaps the period, days without conversations included.

@@ -11,6 +11,7 @@
 //! - [`inbox`] — the human inbox and the quiet turn while a human holds a conversation.
 //! - [`csat`] — customer satisfaction ratings.
 //! - [`analytics`] — the analytics summary (SQL aggregates).
+//! - [`users`] — dashboard team members: passwords, sign-in, sessions, invitations, roles.
 
 pub mod agent_config;
 pub mod analytics;
@@ -21,3 +22,4 @@ pub mod inbox;
 pub mod keys;
 pub mod lifecycle;
 pub mod orgs;
+pub mod users;

@@ -1,8 +1,11 @@
 //! Analytics aggregates: every figure of the summary is computed by the database with
-//! `count`/`sum` over the organization's conversations started in a period (index
-//! `conversations_org_channel_created` / `conversations_org_created`), never by loading rows.
+//! `count`/`sum` over the organization's conversations started in a period, never by loading
+//! rows. The summary reads one covering index (`conversations_org_analytics`, migration 0010:
+//! the period range, then every column the aggregates read, the CSAT rating included), so each
+//! query is an index-only scan; one grouped pass per (day, channel) yields the totals, the
+//! per-channel figures and the daily series, and the counts the medians need.
 //! Medians read only the middle one or two values of the sorted durations (`limit`/`offset`
-//! after a count), which both databases do the same way.
+//! after the count), which both databases do the same way.
 //!
 //! The definitions of the figures are in `docs/lifecycle.md`.
 
@@ -41,6 +44,12 @@ pub struct Tally {
     pub csat_ai_sum: i64,
     pub csat_human_count: i64,
     pub csat_human_sum: i64,
+    /// Conversations that have a first-response time ([`Duration::FirstResponse`]).
+    pub with_first_response: i64,
+    /// Conversations that have a resolution time ([`Duration::Resolution`]).
+    pub with_resolution: i64,
+    /// Conversations that have a human first-response time ([`Duration::HumanFirstResponse`]).
+    pub with_human_first_response: i64,
 }
 
 impl Tally {
@@ -59,22 +68,29 @@ impl Tally {
         self.csat_ai_sum += other.csat_ai_sum;
         self.csat_human_count += other.csat_human_count;
         self.csat_human_sum += other.csat_human_sum;
+        self.with_first_response += other.with_first_response;
+        self.with_resolution += other.with_resolution;
+        self.with_human_first_response += other.with_human_first_response;
+    }
+
+    /// How many conversations have `duration` (the population of its median).
+    pub fn with_duration(&self, duration: Duration) -> i64 {
+        match duration {
+            Duration::FirstResponse => self.with_first_response,
+            Duration::Resolution => self.with_resolution,
+            Duration::HumanFirstResponse => self.with_human_first_response,
+        }
     }
 }
 
-/// A tally with the key it was grouped by (a channel, or a UTC day number).
+/// The tally of the conversations of one channel started on one UTC day.
 #[derive(Debug, Clone, sqlx::FromRow)]
-struct KeyedTally {
-    bucket: String,
+pub struct Cell {
+    /// Day number since the epoch (UTC).
+    pub day: i64,
+    pub channel: String,
     #[sqlx(flatten)]
-    tally: Tally,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct DayTally {
-    day: i64,
-    #[sqlx(flatten)]
-    tally: Tally,
+    pub tally: Tally,
 }
 
 /// One intent's share of the conversations.
@@ -118,7 +134,7 @@ impl Duration {
 }
 
 /// The columns of a [`Tally`]. Sums of `case` expressions are cast because PostgreSQL returns
-/// NUMERIC for `sum(bigint)`.
+/// NUMERIC for `sum(bigint)`. Every column read here is in `conversations_org_analytics`.
 const TALLY_COLUMNS: &str = "cast(count(*) as bigint) as conversations, \
     cast(coalesce(sum(c.message_count), 0) as bigint) as messages, \
     cast(coalesce(sum(case when c.status in ('resolved', 'closed') then 1 else 0 end), 0) as bigint) as resolved, \
@@ -126,52 +142,55 @@ const TALLY_COLUMNS: &str = "cast(count(*) as bigint) as conversations, \
     cast(coalesce(sum(case when c.status in ('resolved', 'closed') and c.resolved_by = 'human' then 1 else 0 end), 0) as bigint) as human_resolved, \
     cast(coalesce(sum(case when c.handoff_count > 0 then 1 else 0 end), 0) as bigint) as handed_off, \
     cast(coalesce(sum(case when c.reopen_count > 0 then 1 else 0 end), 0) as bigint) as reopened, \
-    cast(coalesce(sum(case when s.rating is not null then 1 else 0 end), 0) as bigint) as csat_count, \
-    cast(coalesce(sum(s.rating), 0) as bigint) as csat_sum, \
-    cast(coalesce(sum(case when s.rating is not null and c.status in ('resolved', 'closed') and c.resolved_by = 'agent' then 1 else 0 end), 0) as bigint) as csat_ai_count, \
-    cast(coalesce(sum(case when c.status in ('resolved', 'closed') and c.resolved_by = 'agent' then s.rating else 0 end), 0) as bigint) as csat_ai_sum, \
-    cast(coalesce(sum(case when s.rating is not null and c.status in ('resolved', 'closed') and c.resolved_by = 'human' then 1 else 0 end), 0) as bigint) as csat_human_count, \
-    cast(coalesce(sum(case when c.status in ('resolved', 'closed') and c.resolved_by = 'human' then s.rating else 0 end), 0) as bigint) as csat_human_sum";
+    cast(coalesce(sum(case when c.csat_rating is not null then 1 else 0 end), 0) as bigint) as csat_count, \
+    cast(coalesce(sum(c.csat_rating), 0) as bigint) as csat_sum, \
+    cast(coalesce(sum(case when c.csat_rating is not null and c.status in ('resolved', 'closed') and c.resolved_by = 'agent' then 1 else 0 end), 0) as bigint) as csat_ai_count, \
+    cast(coalesce(sum(case when c.status in ('resolved', 'closed') and c.resolved_by = 'agent' then c.csat_rating else 0 end), 0) as bigint) as csat_ai_sum, \
+    cast(coalesce(sum(case when c.csat_rating is not null and c.status in ('resolved', 'closed') and c.resolved_by = 'human' then 1 else 0 end), 0) as bigint) as csat_human_count, \
+    cast(coalesce(sum(case when c.status in ('resolved', 'closed') and c.resolved_by = 'human' then c.csat_rating else 0 end), 0) as bigint) as csat_human_sum";
 
 /// The conversations of a [`Scope`] (binds `$1`..`$4`).
-const SCOPE: &str = "from conversations c left join csat_responses s on s.conversation_id = c.id \
+const SCOPE: &str = "from conversations c \
     where c.organization_id = $1 and c.created_at >= $2 and c.created_at < $3 \
     and ($4 is null or c.channel = $4)";
 
 /// Milliseconds in a UTC day.
 pub const DAY_MS: i64 = 86_400_000;
 
-impl Store {
-    /// Tallies the scope's conversations per channel (only channels that have some).
-    pub async fn tally_by_channel(&self, scope: &Scope) -> Result<Vec<(String, Tally)>> {
-        let sql = format!(
-            "select c.channel as bucket, {TALLY_COLUMNS} {SCOPE} group by c.channel order by c.channel"
-        );
-        let rows: Vec<KeyedTally> = sqlx::query_as(&sql)
-            .bind(scope.organization_id.as_str())
-            .bind(scope.from)
-            .bind(scope.to)
-            .bind(scope.channel.map(Channel::as_str))
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows.into_iter().map(|r| (r.bucket, r.tally)).collect())
-    }
+/// `count` of each duration's population, named as the [`Tally`] fields.
+fn duration_count_columns() -> String {
+    [
+        (Duration::FirstResponse, "with_first_response"),
+        (Duration::Resolution, "with_resolution"),
+        (Duration::HumanFirstResponse, "with_human_first_response"),
+    ]
+    .iter()
+    .map(|(duration, name)| {
+        let (_, exists) = duration.sql();
+        format!("cast(coalesce(sum(case when {exists} then 1 else 0 end), 0) as bigint) as {name}")
+    })
+    .collect::<Vec<_>>()
+    .join(", ")
+}
 
-    /// Tallies the scope's conversations per UTC day of their start (day number since the
-    /// epoch; only days that have some), oldest first.
-    pub async fn tally_by_day(&self, scope: &Scope) -> Result<Vec<(i64, Tally)>> {
+impl Store {
+    /// Tallies the scope's conversations per UTC day of their start and channel (only cells
+    /// that have some), in one pass: the totals, the per-channel figures and the daily series
+    /// are sums of these cells.
+    pub async fn tally_cells(&self, scope: &Scope) -> Result<Vec<Cell>> {
         let sql = format!(
-            "select cast(c.created_at / {DAY_MS} as bigint) as day, {TALLY_COLUMNS} {SCOPE} \
-             group by cast(c.created_at / {DAY_MS} as bigint) order by 1"
+            "select cast(c.created_at / {DAY_MS} as bigint) as day, c.channel as channel, \
+             {TALLY_COLUMNS}, {} {SCOPE} \
+             group by cast(c.created_at / {DAY_MS} as bigint), c.channel order by 1, 2",
+            duration_count_columns()
         );
-        let rows: Vec<DayTally> = sqlx::query_as(&sql)
+        Ok(sqlx::query_as(&sql)
             .bind(scope.organization_id.as_str())
             .bind(scope.from)
             .bind(scope.to)
             .bind(scope.channel.map(Channel::as_str))
             .fetch_all(self.pool())
-            .await?;
-        Ok(rows.into_iter().map(|r| (r.day, r.tally)).collect())
+            .await?)
     }
 
     /// The `limit` most frequent conversation intents of the scope (ties by name).
@@ -202,30 +221,26 @@ impl Store {
             .collect())
     }
 
-    /// The median of `duration` over the scope's conversations, in milliseconds (`None` when
-    /// no conversation has it). With an even count it is the mean of the two middle values.
-    pub async fn median_ms(&self, scope: &Scope, duration: Duration) -> Result<Option<f64>> {
-        let (value, exists) = duration.sql();
-        let filter = "from conversations c where c.organization_id = $1 \
-            and c.created_at >= $2 and c.created_at < $3 and ($4 is null or c.channel = $4)";
-        let count_sql = format!("select cast(count(*) as bigint) {filter} and {exists}");
-        let (count,): (i64,) = sqlx::query_as(&count_sql)
-            .bind(scope.organization_id.as_str())
-            .bind(scope.from)
-            .bind(scope.to)
-            .bind(scope.channel.map(Channel::as_str))
-            .fetch_one(self.pool())
-            .await?;
-        if count == 0 {
+    /// The median of `duration` over the scope's conversations, in milliseconds, given how
+    /// many of them have it (`count`, from [`Tally::with_duration`]); `None` when none has it.
+    /// With an even count it is the mean of the two middle values.
+    pub async fn median_ms(
+        &self,
+        scope: &Scope,
+        duration: Duration,
+        count: i64,
+    ) -> Result<Option<f64>> {
+        if count <= 0 {
             return Ok(None);
         }
+        let (value, exists) = duration.sql();
         let (offset, take) = if count % 2 == 1 {
             (count / 2, 1)
         } else {
             (count / 2 - 1, 2)
         };
         let middle_sql = format!(
-            "select cast({value} as bigint) as d {filter} and {exists} \
+            "select cast({value} as bigint) as d {SCOPE} and {exists} \
              order by d limit $5 offset $6"
         );
         let middle: Vec<(i64,)> = sqlx::query_as(&middle_sql)

@@ -459,6 +459,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // The analytics summary reads the rating from the conversation (migration 0010).
+        sqlx::query(
+            "update conversations set csat_rating = $1 where organization_id = $2 and id = $3",
+        )
+        .bind(csat.rating)
+        .bind(org.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         let event = event(&state, replaced);
         Store::record_events_tx(&mut tx, org, std::slice::from_ref(&event)).await?;
         tx.commit().await?;

@@ -10,6 +10,7 @@
 //! (see `messages::insert_message`).
 //!
 //! Each domain adds its own `impl Store { ... }` block in a file of this folder:
+//! - [`actions`] — action hooks, their execution log and pending (unfinished) actions.
 //! - [`orgs`] — organizations.
 //! - [`keys`] — API keys (hashed secrets, rotation, revocation).
 //! - [`customers`] — customer records (the caller's `customer_id` per organization).
@@ -22,10 +23,15 @@
 //! - [`webhooks`] — webhook endpoints and their delivery log.
 //! - [`widget`] — the embed widget's token key and customer-signing secret.
 //! - [`analytics`] — the aggregates behind the analytics summary.
+//! - [`channels`] — channel accounts, identities, threads, inbound dedupe, the send queue.
+//! - [`limits`] — shared token buckets (the rate limiter several replicas agree on).
 //! - [`lifecycle`] — status changes and their log, human replies, CSAT, the inbox, auto-resolve.
+//! - [`users`] — dashboard team members, their sessions and the configuration audit log.
 
+pub mod actions;
 pub mod agent_configs;
 pub mod analytics;
+pub mod channels;
 pub mod conversations;
 pub mod customers;
 pub mod events;
@@ -33,10 +39,12 @@ pub mod intents;
 pub mod keys;
 pub mod knowledge;
 pub mod lifecycle;
+pub mod limits;
 pub mod memory;
 pub mod messages;
 pub mod orgs;
 pub mod usage;
+pub mod users;
 pub mod webhooks;
 pub mod widget;
 

@@ -127,6 +127,8 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link local
+        || (first & 0xffc0) == 0xfec0 // site local (deprecated)
+        || ip.segments()[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible ::a.b.c.d (deprecated)
         || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
         || first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64, may reach IPv4 inside
 }
@@ -178,6 +180,8 @@ mod tests {
             "http://169.254.169.254/latest/meta-data",
             "http://[::1]/",
             "http://[::ffff:192.168.1.1]/",
+            "http://[::127.0.0.1]/",
+            "http://[fec0::1]/",
             "http://100.64.0.1/",
             "http://0.0.0.0/",
         ] {

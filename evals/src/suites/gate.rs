@@ -11,7 +11,7 @@
 //! [`Degrade`] deliberately weakens the classifier; the tests use it to show the gate fails.
 
 use anyhow::Result;
-use engine::intent::{defaults::default_examples, IntentClassifier, IntentExample, OTHER};
+use engine::intent::{defaults::default_examples, IntentClassifier, OTHER};
 use serde_json::json;
 
 use super::intent::{sample_shots, texts, train_on};
@@ -116,13 +116,9 @@ fn defaults_part(ctx: &Context, how: Degrade, report: &mut Report) -> Result<()>
         .take(CLINC_OOS_ROWS)
         .cloned()
         .collect();
-    let examples: Vec<IntentExample> = train
-        .iter()
-        .map(|r| IntentExample::new(r.text.clone(), r.label.clone()))
-        .collect();
     let train_vectors = ctx.cache.embed(&texts(&train))?;
-    let classifier = IntentClassifier::train(&examples, &train_vectors, &ctx.settings)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let indices: Vec<usize> = (0..train.len()).collect();
+    let classifier = train_on(&ctx.cache, &train, &train_vectors, &indices, &ctx.settings)?;
     let test_vectors = ctx.cache.embed(&texts(&test))?;
     let predictions = classify_all(&classifier, &test, &test_vectors);
     let gold: Vec<String> = test.iter().map(|r| r.label.clone()).collect();
@@ -188,21 +184,20 @@ fn clinc_part(ctx: &Context, how: Degrade, report: &mut Report) -> Result<()> {
     );
     let train_vectors = ctx.cache.embed(&texts(&train))?;
     let indices: Vec<usize> = (0..train.len()).collect();
-    let classifier = train_on(&train, &train_vectors, &indices, &ctx.settings)?;
+    let classifier = train_on(&ctx.cache, &train, &train_vectors, &indices, &ctx.settings)?;
     let test_vectors = ctx.cache.embed(&texts(&test))?;
+    // The shipped rule decides, as in a live turn: a rejected message is labelled `other`.
     let predictions: Vec<(String, f32)> = test
         .iter()
         .zip(&test_vectors)
         .map(|(row, v)| {
             let p = classifier.classify(&row.text, v);
-            p.ranked
-                .first()
-                .cloned()
-                .unwrap_or_else(|| (OTHER.to_string(), 0.0))
+            let confidence = if p.out_of_scope { 0.0 } else { 1.0 };
+            (p.label, confidence)
         })
         .collect();
     let gold: Vec<String> = test.iter().map(|r| r.label.clone()).collect();
-    let point = score_at(&gold, &predictions, f64::from(classifier.threshold()));
+    let point = score_at(&gold, &predictions, 0.5);
     report.push(
         "clinc_slice.in_scope_accuracy",
         point.in_scope_accuracy,

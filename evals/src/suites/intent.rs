@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use engine::intent::label_examples::with_label_examples;
 use engine::intent::{calibrate, ClassifierSettings, IntentClassifier, IntentExample};
 use serde_json::json;
 
 use super::Context;
+use crate::cache::EmbeddingCache;
 use crate::data::{Labelled, Splits, OOS_LABEL};
 use crate::metrics;
 use crate::report::Report;
@@ -112,8 +114,11 @@ pub fn texts(rows: &[Labelled]) -> Vec<String> {
     rows.iter().map(|r| r.text.clone()).collect()
 }
 
-/// Trains on the rows at `indices` of `train` (with their embeddings).
+/// Trains on the rows at `indices` of `train` (with their embeddings), plus one example per
+/// intent made of its name, as the engine's intent service does
+/// ([`engine::intent::label_examples`]); those are embedded through `cache`.
 pub fn train_on(
+    cache: &EmbeddingCache,
     train: &[Labelled],
     embeddings: &[Vec<f32>],
     indices: &[usize],
@@ -123,7 +128,15 @@ pub fn train_on(
         .iter()
         .map(|&i| IntentExample::new(train[i].text.clone(), train[i].label.clone()))
         .collect();
-    let vectors: Vec<Vec<f32>> = indices.iter().map(|&i| embeddings[i].clone()).collect();
+    let mut vectors: Vec<Vec<f32>> = indices.iter().map(|&i| embeddings[i].clone()).collect();
+    let examples = with_label_examples(&examples);
+    let added: Vec<String> = examples[vectors.len()..]
+        .iter()
+        .map(|e| e.text.clone())
+        .collect();
+    if !added.is_empty() {
+        vectors.extend(cache.embed(&added)?);
+    }
     IntentClassifier::train(&examples, &vectors, settings).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -186,7 +199,7 @@ pub fn run(ctx: &Context, splits: &Splits, options: &IntentOptions) -> Result<Re
         let mut settings = ctx.settings;
         settings.train.seed = seed;
         let started = Instant::now();
-        let mut classifier = train_on(&train, &train_vectors, &indices, &settings)?;
+        let mut classifier = train_on(&ctx.cache, &train, &train_vectors, &indices, &settings)?;
         train_seconds.push(started.elapsed().as_secs_f64());
         if !validation.is_empty() && !options.dev {
             let examples = to_examples(&validation);

@@ -6,13 +6,27 @@
 //! - [`language`]: language identification accuracy on labelled sentences.
 //! - [`gate`]: the fast CI gate (default intents on held-out Bitext, a CLINC150 slice,
 //!   language on a sample).
-//! - [`scripted`]: the data formats of the `answers`, `policy` and `conversations` suites.
+//! - [`retrieval`]: Recall@k, MRR and nDCG@10 of keyword, vector and hybrid retrieval.
+//! - [`kb`]: the throw-away knowledge base of the suites that retrieve.
+//! - [`answers`]: pass rate and groundedness of whole-agent answers over a knowledge base.
+//! - [`conversations`]: scripted multi-turn action conversations against a loopback backend
+//!   ([`action_backend`]); task success rate.
+//! - [`policy`]: red-team and ordinary messages, expected block / redact / escalate / allow.
+//! - [`remote_intent`]: the intent suite against a running server.
+//! - [`target`]: the agent in-process or a running server over HTTP.
 
+pub mod action_backend;
+pub mod answers;
+pub mod conversations;
 pub mod gate;
 pub mod intent;
+pub mod kb;
 pub mod language;
 pub mod oos;
-pub mod scripted;
+pub mod policy;
+pub mod remote_intent;
+pub mod retrieval;
+pub mod target;
 
 use std::path::PathBuf;
 

@@ -1,11 +1,12 @@
 //! The `oos` suite: out-of-scope detection. The classifier is trained on the in-scope train
-//! rows only, its temperature is fitted on the in-scope validation rows, and a message counts
-//! as out of scope when its calibrated confidence is below the threshold.
+//! rows only (plus one example per intent made of its name, as the engine does), and its
+//! temperature is fitted on the in-scope validation rows.
 //!
-//! A message is rejected when its calibrated confidence is below the threshold, or when its
-//! nearest training example of the predicted intent is less similar than the similarity floor.
+//! A message is rejected when its calibrated confidence is below the threshold, when its
+//! nearest training example of the predicted intent is less similar than the similarity
+//! floor, or when its standardised energy score is below the energy floor ([`Rule`]).
 //! Reported on the test split: in-scope accuracy (right intent and not rejected), out-of-scope
-//! recall and precision, at the shipped settings and at the pair chosen on the validation
+//! recall and precision, at the shipped settings and at the rule chosen on the validation
 //! split (the highest out-of-scope recall that costs at most one point of in-scope accuracy),
 //! plus the curve over thresholds.
 
@@ -32,41 +33,80 @@ pub struct OosPoint {
     pub oos_precision: f64,
 }
 
-/// One scored message: best label, calibrated confidence, similarity to the nearest training
-/// example of that label.
-pub type Scored = (String, f32, f32);
+/// One scored message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// The best intent (rejection aside).
+    pub label: String,
+    /// Its calibrated confidence.
+    pub confidence: f32,
+    /// Cosine similarity to the nearest training example of that intent.
+    pub similarity: f32,
+    /// The standardised energy score ([`IntentClassifier::energy`]).
+    pub energy: f32,
+}
+
+impl Scored {
+    fn plain(label: &str, confidence: f32) -> Self {
+        Self {
+            label: label.to_string(),
+            confidence,
+            similarity: 1.0,
+            energy: f32::MAX,
+        }
+    }
+}
+
+/// When a message is rejected: confidence below `threshold`, nearest-example similarity
+/// below `similarity_floor`, or standardised energy below `energy_floor`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rule {
+    pub threshold: f64,
+    pub similarity_floor: f64,
+    pub energy_floor: Option<f64>,
+}
+
+impl Rule {
+    fn rejects(&self, s: &Scored) -> bool {
+        f64::from(s.confidence) < self.threshold
+            || f64::from(s.similarity) < self.similarity_floor
+            || self
+                .energy_floor
+                .is_some_and(|floor| f64::from(s.energy) < floor)
+    }
+}
 
 /// Scores `(predicted label, confidence)` against gold labels at `threshold`.
 pub fn score_at(gold: &[String], predictions: &[(String, f32)], threshold: f64) -> OosPoint {
     let scored: Vec<Scored> = predictions
         .iter()
-        .map(|(l, c)| (l.clone(), *c, 1.0))
+        .map(|(l, c)| Scored::plain(l, *c))
         .collect();
-    score_with_floor(gold, &scored, threshold, 0.0)
+    let rule = Rule {
+        threshold,
+        similarity_floor: 0.0,
+        energy_floor: None,
+    };
+    score_rule(gold, &scored, &rule)
 }
 
-/// Scores at a confidence `threshold` and a similarity `floor`.
-pub fn score_with_floor(
-    gold: &[String],
-    predictions: &[Scored],
-    threshold: f64,
-    floor: f64,
-) -> OosPoint {
+/// Scores the rows under a rejection `rule`.
+pub fn score_rule(gold: &[String], predictions: &[Scored], rule: &Rule) -> OosPoint {
     let (mut in_total, mut in_right, mut oos_total, mut oos_caught, mut rejected) = (0, 0, 0, 0, 0);
-    for (g, (label, confidence, similarity)) in gold.iter().zip(predictions) {
-        let reject = f64::from(*confidence) < threshold || f64::from(*similarity) < floor;
+    for (g, scored) in gold.iter().zip(predictions) {
+        let reject = rule.rejects(scored);
         rejected += usize::from(reject);
         if g == OOS_LABEL {
             oos_total += 1;
             oos_caught += usize::from(reject);
         } else {
             in_total += 1;
-            in_right += usize::from(!reject && label == g);
+            in_right += usize::from(!reject && scored.label == *g);
         }
     }
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     OosPoint {
-        threshold,
+        threshold: rule.threshold,
         in_scope_accuracy: ratio(in_right, in_total),
         oos_recall: ratio(oos_caught, oos_total),
         oos_precision: ratio(oos_caught, rejected),
@@ -76,32 +116,44 @@ pub fn score_with_floor(
 /// The in-scope accuracy a rejection rule may cost, at most.
 pub const ALLOWED_IN_SCOPE_LOSS: f64 = 0.01;
 
-/// The `(threshold, floor)` pair (steps of 0.01 and 0.02) with the highest OOS recall whose
-/// in-scope accuracy is within [`ALLOWED_IN_SCOPE_LOSS`] of no rejection at all; ties go to
-/// the higher in-scope accuracy, then the smaller values.
-pub fn choose_rule(gold: &[String], predictions: &[Scored]) -> (f64, f64) {
-    let base = score_with_floor(gold, predictions, 0.0, 0.0).in_scope_accuracy;
-    let mut best = ((f64::MIN, f64::MIN), (0.0, 0.0));
-    for floor_step in 0..=45 {
-        let floor = f64::from(floor_step) * 0.02;
-        for step in 0..=100 {
-            let t = f64::from(step) / 100.0;
-            let p = score_with_floor(gold, predictions, t, floor);
-            if p.in_scope_accuracy + 1e-12 < base - ALLOWED_IN_SCOPE_LOSS {
-                continue;
-            }
-            let key = (p.oos_recall, p.in_scope_accuracy);
-            if key.0 > best.0 .0 + 1e-12
-                || ((key.0 - best.0 .0).abs() <= 1e-12 && key.1 > best.0 .1 + 1e-12)
-            {
-                best = (key, (t, floor));
+/// The rule (confidence threshold in steps of 0.02, similarity floor in steps of 0.04, energy
+/// floor off or from -4 to 2 in steps of 0.1) with the highest OOS recall whose in-scope
+/// accuracy is within [`ALLOWED_IN_SCOPE_LOSS`] of no rejection at all; ties go to the higher
+/// in-scope accuracy, then to the first found (no energy floor, then smaller values).
+pub fn choose_rule(gold: &[String], predictions: &[Scored]) -> Rule {
+    let none = Rule {
+        threshold: 0.0,
+        similarity_floor: 0.0,
+        energy_floor: None,
+    };
+    let base = score_rule(gold, predictions, &none).in_scope_accuracy;
+    let energies = std::iter::once(None).chain((0..=60).map(|i| Some(-4.0 + f64::from(i) * 0.1)));
+    let mut best = ((f64::MIN, f64::MIN), none);
+    for energy_floor in energies {
+        for floor_step in 0..=22 {
+            for step in 0..=50 {
+                let rule = Rule {
+                    threshold: f64::from(step) * 0.02,
+                    similarity_floor: f64::from(floor_step) * 0.04,
+                    energy_floor,
+                };
+                let p = score_rule(gold, predictions, &rule);
+                if p.in_scope_accuracy + 1e-12 < base - ALLOWED_IN_SCOPE_LOSS {
+                    continue;
+                }
+                let key = (p.oos_recall, p.in_scope_accuracy);
+                if key.0 > best.0 .0 + 1e-12
+                    || ((key.0 - best.0 .0).abs() <= 1e-12 && key.1 > best.0 .1 + 1e-12)
+                {
+                    best = (key, rule);
+                }
             }
         }
     }
     best.1
 }
 
-/// Best label, confidence and nearest-example similarity of every row.
+/// Best label, confidence, nearest-example similarity and energy of every row.
 fn score_rows(
     classifier: &IntentClassifier,
     rows: &[Labelled],
@@ -109,10 +161,12 @@ fn score_rows(
 ) -> Vec<Scored> {
     predict_all(classifier, rows, vectors)
         .into_iter()
-        .zip(vectors)
-        .map(|((label, confidence), v)| {
-            let similarity = classifier.nearest_similarity(&label, v);
-            (label, confidence, similarity)
+        .zip(rows.iter().zip(vectors))
+        .map(|((label, confidence), (row, v))| Scored {
+            similarity: classifier.nearest_similarity(&label, v),
+            energy: classifier.energy(&row.text, v),
+            label,
+            confidence,
         })
         .collect()
 }
@@ -136,7 +190,7 @@ pub fn run(ctx: &Context, splits: &Splits) -> Result<Report> {
     let validation_vectors = ctx.cache.embed(&texts(&splits.validation))?;
     let test_vectors = ctx.cache.embed(&texts(&splits.test))?;
     let indices: Vec<usize> = (0..train.len()).collect();
-    let mut classifier = train_on(&train, &train_vectors, &indices, &ctx.settings)?;
+    let mut classifier = train_on(&ctx.cache, &train, &train_vectors, &indices, &ctx.settings)?;
     let temperature = classifier.calibrate(&to_examples(&splits.validation), &validation_vectors);
 
     let gold = |rows: &[Labelled]| rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>();
@@ -145,20 +199,28 @@ pub fn run(ctx: &Context, splits: &Splits) -> Result<Report> {
     let chosen = choose_rule(&validation_gold, &validation_predictions);
     let test_gold = gold(&splits.test);
     let test_predictions = score_rows(&classifier, &splits.test, &test_vectors);
-    let shipped = (
-        f64::from(ctx.settings.threshold),
-        f64::from(ctx.settings.similarity_floor),
-    );
+    let shipped = Rule {
+        threshold: f64::from(ctx.settings.threshold),
+        similarity_floor: f64::from(ctx.settings.similarity_floor),
+        energy_floor: ctx.settings.energy_floor.map(f64::from),
+    };
 
     let name = &splits.name;
     let mut report = Report::new(
         "oos",
         json!({"dataset": name, "settings": ctx.settings, "temperature": temperature}),
     );
-    for (tag, (threshold, floor)) in [("shipped", shipped), ("validation_chosen", chosen)] {
-        let p = score_with_floor(&test_gold, &test_predictions, threshold, floor);
-        report.push(format!("{name}.{tag}.threshold"), threshold, None);
-        report.push(format!("{name}.{tag}.similarity_floor"), floor, None);
+    for (tag, rule) in [("shipped", shipped), ("validation_chosen", chosen)] {
+        let p = score_rule(&test_gold, &test_predictions, &rule);
+        report.push(format!("{name}.{tag}.threshold"), rule.threshold, None);
+        report.push(
+            format!("{name}.{tag}.similarity_floor"),
+            rule.similarity_floor,
+            None,
+        );
+        if let Some(floor) = rule.energy_floor {
+            report.push(format!("{name}.{tag}.energy_floor"), floor, None);
+        }
         report.push(
             format!("{name}.{tag}.in_scope_accuracy"),
             p.in_scope_accuracy,
@@ -167,18 +229,33 @@ pub fn run(ctx: &Context, splits: &Splits) -> Result<Report> {
         report.push(format!("{name}.{tag}.oos_recall"), p.oos_recall, None);
         report.push(format!("{name}.{tag}.oos_precision"), p.oos_precision, None);
     }
+    let no_rejection = score_at(
+        &test_gold,
+        &test_predictions
+            .iter()
+            .map(|s| (s.label.clone(), s.confidence))
+            .collect::<Vec<_>>(),
+        0.0,
+    );
+    report.push(
+        format!("{name}.no_rejection.in_scope_accuracy"),
+        no_rejection.in_scope_accuracy,
+        None,
+    );
     let curve: Vec<OosPoint> = (0..=20)
         .map(|i| {
-            score_with_floor(
+            score_rule(
                 &test_gold,
                 &test_predictions,
-                f64::from(i) * 0.05,
-                shipped.1,
+                &Rule {
+                    threshold: f64::from(i) * 0.05,
+                    ..shipped
+                },
             )
         })
         .collect();
     let mut section = String::from(
-        "### Test curve over confidence thresholds (at the shipped similarity floor)\n\n| threshold | in-scope accuracy | OOS recall | OOS precision |\n|---:|---:|---:|---:|\n",
+        "### Test curve over confidence thresholds (at the shipped similarity and energy floors)\n\n| threshold | in-scope accuracy | OOS recall | OOS precision |\n|---:|---:|---:|---:|\n",
     );
     for p in &curve {
         section.push_str(&format!(
@@ -190,11 +267,13 @@ pub fn run(ctx: &Context, splits: &Splits) -> Result<Report> {
     report.detail("test_curve", json!(curve));
     let validation_curve: Vec<OosPoint> = (0..=20)
         .map(|i| {
-            score_with_floor(
+            score_rule(
                 &validation_gold,
                 &validation_predictions,
-                f64::from(i) * 0.05,
-                shipped.1,
+                &Rule {
+                    threshold: f64::from(i) * 0.05,
+                    ..shipped
+                },
             )
         })
         .collect();
@@ -226,10 +305,12 @@ mod tests {
         assert_eq!(p.oos_precision, 0.5);
         let scored: Vec<Scored> = predictions
             .iter()
-            .map(|(l, c)| (l.clone(), *c, 1.0))
+            .map(|(l, c)| Scored::plain(l, *c))
             .collect();
-        // 0.31 rejects the out-of-scope row at 0.3 and keeps both in-scope rows; going past
+        // 0.32 rejects the out-of-scope row at 0.3 and keeps both in-scope rows; going past
         // 0.4 to catch the other would cost half the in-scope accuracy.
-        assert_eq!(choose_rule(&gold, &scored), (0.31, 0.0));
+        let rule = choose_rule(&gold, &scored);
+        assert_eq!((rule.threshold, rule.similarity_floor), (0.32, 0.0));
+        assert_eq!(rule.energy_floor, None);
     }
 }

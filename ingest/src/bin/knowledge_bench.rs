@@ -12,8 +12,10 @@
 //! ```text
 //! cargo run --release -p ingest --bin knowledge_bench -- [sizes, default 10000,100000]
 //! ```
+//!
+//! The data set is read from `../shared/evaldata` beside the workspace, or from the folder
+//! named by `BLAIGENT_EVALDATA`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,13 +27,12 @@ use engine::index::{IndexPoint, SearchFilter, VectorIndex};
 use engine::knowledge::{content_hash, Chunk, SearchMode};
 use engine::retrieval::{Retriever, SearchRequest};
 use ingest::chunk::Chunker;
-use ingest::eval::load_stackfaq;
+use ingest::eval::{load_stackfaq, stackfaq_path};
 use ingest::extract::{Body, Extracted};
 use ingest::normalize::normalize as normalize_text;
 use ingest::pipeline::{build_chunks, DocumentMeta, SourcePage};
 use serde_json::json;
 
-const DATA: &str = "/work/shared/evaldata/rag/stackfaq/stackExchange-FAQ.json";
 const QUERIES: usize = 200;
 
 #[tokio::main]
@@ -85,7 +86,7 @@ async fn run() -> engine::Result<()> {
         .nth(1)
         .map(|a| a.split(',').filter_map(|s| s.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![10_000, 100_000]);
-    let threads = load_stackfaq(&PathBuf::from(DATA))?;
+    let threads = load_stackfaq(&stackfaq_path())?;
     let embedder = ingest::shared_embedder()?;
     let chunker = Arc::new(Chunker::load_default()?);
     let rss_model = rss_mib();

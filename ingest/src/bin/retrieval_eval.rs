@@ -3,6 +3,9 @@
 //! ```text
 //! cargo run --release -p ingest --bin retrieval_eval -- [path/to/stackExchange-FAQ.json] [rrf_k] [min_query_similarity]
 //! ```
+//!
+//! The data set is read from `../shared/evaldata` beside the workspace, or from the folder
+//! named by `BLAIGENT_EVALDATA`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +13,7 @@ use std::sync::Arc;
 
 use engine::retrieval::RetrievalConfig;
 use ingest::chunk::Chunker;
-use ingest::eval::{evaluate, load_stackfaq};
+use ingest::eval::{evaluate, load_stackfaq, stackfaq_path};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -25,9 +28,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> engine::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let path = args.first().map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from("/work/shared/evaldata/rag/stackfaq/stackExchange-FAQ.json")
-    });
+    let path = args.first().map_or_else(stackfaq_path, PathBuf::from);
     let mut config = RetrievalConfig::default();
     if let Some(k) = args.get(1).and_then(|a| a.parse().ok()) {
         config.rrf_k = k;

@@ -7,8 +7,10 @@
 //! - [`pdf`]: PDF text (panics of the parser are caught; encrypted or corrupt files fail with a
 //!   readable reason).
 //! - [`html`]: the main content of a page, headings as `#`, boilerplate dropped.
+//! - [`docx`]: Word documents: headings as `#`, paragraphs, table rows (zip-bomb capped).
 //! - [`records`]: FAQ pairs and product rows (CSV, JSON).
 
+pub mod docx;
 pub mod html;
 pub mod pdf;
 pub mod records;
@@ -22,6 +24,7 @@ use crate::normalize::normalize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Pdf,
+    Docx,
     Html,
     Markdown,
     PlainText,
@@ -42,6 +45,9 @@ impl Format {
                 .to_ascii_lowercase();
             Some(match essence.as_str() {
                 "application/pdf" => Format::Pdf,
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
+                    Format::Docx
+                }
                 "text/html" | "application/xhtml+xml" => Format::Html,
                 "text/markdown" | "text/x-markdown" => Format::Markdown,
                 "text/plain" => Format::PlainText,
@@ -54,6 +60,7 @@ impl Format {
             let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
             Some(match ext.as_str() {
                 "pdf" => Format::Pdf,
+                "docx" => Format::Docx,
                 "html" | "htm" => Format::Html,
                 "md" | "markdown" => Format::Markdown,
                 "txt" | "text" => Format::PlainText,
@@ -133,6 +140,7 @@ pub fn extract(format: Format, bytes: &[u8]) -> Result<Extracted> {
             title: None,
             body: Body::Plain(normalize(&pdf::extract_pdf(bytes)?)),
         },
+        Format::Docx => docx::extract_docx(bytes)?,
         Format::Html => html::extract_html(&utf8(bytes)?),
         Format::Markdown => {
             let text = normalize(&utf8(bytes)?);
@@ -205,6 +213,17 @@ mod tests {
         );
         assert_eq!(Format::detect(Some("image/png"), Some("logo.png")), None);
         assert_eq!(Format::detect(None, Some("archive.zip")), None);
+        assert_eq!(
+            Format::detect(Some("application/octet-stream"), Some("Policy.DOCX")),
+            Some(Format::Docx)
+        );
+        assert_eq!(
+            Format::detect(
+                Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+                None
+            ),
+            Some(Format::Docx)
+        );
     }
 
     #[test]
