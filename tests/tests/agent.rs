@@ -618,6 +618,64 @@ async fn streaming_sends_sentences_then_the_full_response() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_chat_refuses_client_mistakes_before_the_stream_starts() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let streamed = |body: Value| {
+        app.post(CHAT)
+            .header("accept", "text/event-stream")
+            .json(&body)
+            .send()
+    };
+    let other_org = streamed(json!({
+        "message": "hello",
+        "customer_id": "cust_1",
+        "organization_id": "org_someoneelse",
+    }))
+    .await
+    .expect("send");
+    assert_eq!(other_org.status(), 403);
+    let body: Value = other_org.json().await.expect("json");
+    assert!(body["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("organization_id"));
+
+    let unknown_session = streamed(json!({
+        "message": "hello",
+        "customer_id": "cust_1",
+        "organization_id": app.org_id,
+        "session_id": "conv_doesnotexist",
+    }))
+    .await
+    .expect("send");
+    assert_eq!(unknown_session.status(), 404);
+
+    // Another customer's conversation is as unknown as a made-up one.
+    let first = chat(&app, "cust_1", "hello", "web").await;
+    let stolen = streamed(json!({
+        "message": "hello again",
+        "customer_id": "cust_2",
+        "organization_id": app.org_id,
+        "session_id": first["session_id"],
+    }))
+    .await
+    .expect("send");
+    assert_eq!(stolen.status(), 404);
+
+    let own = streamed(json!({
+        "message": "hello again",
+        "customer_id": "cust_1",
+        "organization_id": app.org_id,
+        "session_id": first["session_id"],
+    }))
+    .await
+    .expect("send");
+    assert_eq!(own.status(), 200);
+    let events = sse(own).await;
+    assert_eq!(events.last().map(|(name, _)| name.as_str()), Some("final"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_forwards_the_models_grounded_deltas() {
     let mock = OpenAiMock::start(Behavior::Answer(MODEL_ANSWER.into())).await;
     let app = app_with_model(&mock, Duration::from_secs(5)).await;

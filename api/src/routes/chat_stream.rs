@@ -108,8 +108,9 @@ pub async fn stream_message(
     caller: ChatCaller,
     input: ChatInput,
 ) -> ApiResult<Response> {
-    // Bad input is a plain HTTP error, as on the JSON endpoint.
-    chat::validate(&input)?;
+    // Bad input, another organization or an unknown session is a plain HTTP error, as on
+    // the JSON endpoint, before the stream's `200` goes out.
+    chat::preflight(&state.store, &caller, &input).await?;
     let (events_tx, events_rx) = mpsc::channel::<StreamEvent>(64);
     let (done_tx, done_rx) = oneshot::channel::<Result<ChatOutcome>>();
     let handler = StreamingTurns {

@@ -95,6 +95,8 @@ impl Executor {
     pub fn new(guard: UrlGuard) -> Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve and connect in the guard's place.
+            .no_proxy()
             .dns_resolver(std::sync::Arc::new(GuardedResolver::new(guard.clone())))
             .connect_timeout(Duration::from_secs(5))
             .user_agent("Blaigent-Actions/1")

@@ -48,6 +48,8 @@ static HUMAN_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
         r"(?:real\s+|actual\s+|live\s+)?(?:human|person|people|agent|representative|rep|someone|somebody|manager|supervisor|operator|staff|employee|colleague)s?\b",
         r"|\b(?:human|real\s+person|live\s+agent|live\s+person|operator|representative)\s*(?:please|pls|now)\b",
         r"|\b(?:i\s+)?(?:want|need|would\s+like|demand)\s+(?:a|an|to\s+(?:talk|speak)\s+to\s+a)\s+(?:real\s+)?(?:human|person|representative|manager|supervisor)\b",
+        r"|\b(?:connect|transfer|put)\s+me\s+(?:to|with|through)\s+(?:\w+\s+){1,3}(?:human|person|people|agent|representative|manager|supervisor|operator|staff|employee)s?\b",
+        r"|\b(?:human|person|people|someone|somebody|agent|representative|staff|employee)\s+(?:i|we)\s+(?:can|could|may)\s+(?:talk|speak|chat)\b",
         r"|\b(?:get|give)\s+me\s+(?:a|an)\s+(?:real\s+)?(?:human|person|representative|manager|agent)\b",
         r"|^\s*(?:human|agent|operator|representative)\s*[.!?]*\s*$",
         r"|\bmit\s+(?:einem|einer)\s+(?:menschen|mitarbeiter(?:in)?|person)\b|\bmenschlichen\s+mitarbeiter\b",
@@ -146,6 +148,10 @@ mod tests {
             "Vorrei parlare con un operatore",
             "Quero falar com um atendente",
             "Ik wil met een medewerker spreken",
+            "Transfer me to customer service staff please.",
+            "Please connect me with your billing team manager",
+            "Is there a person I can chat with instead?",
+            "Do you have someone we could speak to?",
         ] {
             assert!(asks_for_human(text), "missed: {text}");
         }
@@ -159,6 +165,8 @@ mod tests {
             "Is my parcel handled by a courier agent?",
             "How do I become a sales representative for your brand?",
             "Where is order 4411?",
+            "Is there a person I can send the gift to?",
+            "Please transfer me to the express shipping option",
         ] {
             assert_eq!(check(text, &guardrails, &[], |_| false), None, "{text}");
         }

@@ -102,6 +102,12 @@ static ORDER_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)(?:order|bestellung|commande|pedido|ordine|invoice|ticket|ref(?:erence)?|no\.?|number|nr\.?)\s*(?:number|no\.?|nr\.?|id)?\s*(?:is|was|:)?\s*[:#]?\s*$",
     )
 });
+// A phone word at most three words before the number.
+static PHONE_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
+    literal_regex(
+        r"(?i)\b(?:phone|mobile|cell|cellphone|telephone|tel|telefon|handy|fax|whatsapp|landline)\b(?:\W+\w+){0,3}\W*$",
+    )
+});
 
 /// Tells whether `digits` passes the Luhn checksum used by payment cards.
 pub fn luhn_valid(digits: &str) -> bool {
@@ -156,6 +162,17 @@ pub fn iban_valid(raw: &str) -> bool {
     remainder == 1
 }
 
+/// The length of the longest valid IBAN at the start of `candidate`, cut at a space: the
+/// pattern's optional groups may swallow the next word ("ES91...1332 for"), so the whole
+/// candidate failing the checksum does not mean no IBAN is there.
+fn iban_prefix(candidate: &str) -> Option<usize> {
+    let mut ends: Vec<usize> = candidate.match_indices(' ').map(|(i, _)| i).collect();
+    ends.push(candidate.len());
+    ends.into_iter()
+        .rev()
+        .find(|&end| iban_valid(&candidate[..end]))
+}
+
 fn ssn_valid(area: &str, group: &str, serial: &str) -> bool {
     area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000"
 }
@@ -167,14 +184,27 @@ fn replace_checked(
     placeholder: &str,
     accept: impl Fn(&str, &str) -> bool,
 ) -> Option<String> {
+    replace_prefixes(text, re, placeholder, |before, m| {
+        accept(before, m).then_some(m.len())
+    })
+}
+
+/// Like [`replace_checked`], but `accept` returns how many bytes of the match to replace (a
+/// pattern that may run into the next word keeps only the part that passes its checksum).
+fn replace_prefixes(
+    text: &str,
+    re: &Regex,
+    placeholder: &str,
+    accept: impl Fn(&str, &str) -> Option<usize>,
+) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     let mut changed = false;
     for m in re.find_iter(text) {
-        if accept(&text[..m.start()], m.as_str()) {
+        if let Some(len) = accept(&text[..m.start()], m.as_str()) {
             out.push_str(&text[last..m.start()]);
             out.push_str(placeholder);
-            last = m.end();
+            last = m.start() + len.min(m.len());
             changed = true;
         }
     }
@@ -189,8 +219,10 @@ fn phone_accepted(before: &str, m: &str) -> bool {
     let digits = m.chars().filter(char::is_ascii_digit).count();
     let international = m.starts_with('+') || m.starts_with("00");
     let separated = m.contains([' ', '-', '(', ')', '.']);
-    // A bare run of digits right after "order" or "#" is an order number, not a phone.
-    let after_order_word = ORDER_CONTEXT.is_match(before) || before.ends_with('#');
+    // A bare run of digits right after "order" or "#" is an order number, not a phone; a
+    // phone word just before ("my phone number is") settles the ambiguous "number".
+    let after_order_word = (ORDER_CONTEXT.is_match(before) && !PHONE_CONTEXT.is_match(before))
+        || before.ends_with('#');
     (8..=15).contains(&digits)
         && !after_order_word
         && (international || separated || digits >= 10)
@@ -214,7 +246,7 @@ fn redact_kind(text: &str, kind: PiiKind) -> Option<String> {
             let digits: String = m.chars().filter(char::is_ascii_digit).collect();
             (13..=19).contains(&digits.len()) && luhn_valid(&digits)
         }),
-        PiiKind::Iban => replace_checked(text, &IBAN, placeholder, |_, m| iban_valid(m)),
+        PiiKind::Iban => replace_prefixes(text, &IBAN, placeholder, |_, m| iban_prefix(m)),
         PiiKind::NationalId => {
             let ssn = replace_checked(text, &SSN, placeholder, |_, m| {
                 let parts: Vec<&str> = m.split('-').collect();
@@ -329,6 +361,28 @@ mod tests {
             let r = all(text);
             assert_eq!(r.text, text);
         }
+    }
+
+    #[test]
+    fn compact_ibans_followed_by_words_are_redacted() {
+        let r = all("Please use ES9121000418450200051332 for SEPA");
+        assert_eq!(r.text, "Please use [iban redacted] for SEPA");
+        let r = all("AT611904300234573201 is my new account");
+        assert_eq!(r.text, "[iban redacted] is my new account");
+        // A changed digit fails mod-97: the string is left alone.
+        let r = redact(
+            "Please use ES9121000418450200051333 for SEPA",
+            &[PiiKind::Iban],
+        );
+        assert!(r.found.is_empty(), "{}", r.text);
+    }
+
+    #[test]
+    fn a_phone_word_before_number_outweighs_the_order_context() {
+        let r = redact("My phone number is 0170 9876543", &[PiiKind::Phone]);
+        assert_eq!(r.text, "My phone number is [phone redacted]");
+        let text = "My order number is 1234567890";
+        assert_eq!(redact(text, &[PiiKind::Phone]).text, text);
     }
 
     #[test]

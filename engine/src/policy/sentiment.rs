@@ -1,7 +1,8 @@
 //! A small lexicon-based sentiment scorer, only good enough to spot strongly negative messages
 //! ("this is the worst service ever, I'm furious"). Score in [-1, 1]: the mean polarity of the
 //! opinion words found, pushed further by intensifiers, shouting (capitals) and exclamation
-//! marks, flipped by a negation in the three words before.
+//! marks, flipped by a negation in the three words before within the same clause ("you never
+//! help, horrible service" does not negate "horrible").
 
 use crate::text::words;
 
@@ -16,8 +17,10 @@ fn polarity(word: &str) -> Option<f32> {
         | "vergonzoso" | "schifo" | "vergonha" => -1.0,
         "angry" | "bad" | "poor" | "annoyed" | "annoying" | "disappointed" | "disappointing"
         | "frustrated" | "frustrating" | "upset" | "broken" | "slow" | "wrong" | "fed"
-        | "never" | "worse" | "sucks" | "stupid" | "lied" | "liars" | "rude" | "ignored"
-        | "waste" | "wasted" | "enttäuscht" | "déçu" | "decepcionado" | "deluso" => -0.5,
+        | "never" | "worse" | "sucks" | "stupid" | "dumb" | "lied" | "liars" | "rude"
+        | "ignored" | "waste" | "wasted" | "enttäuscht" | "déçu" | "decepcionado" | "deluso" => {
+            -0.5
+        }
         "good" | "great" | "thanks" | "thank" | "helpful" | "happy" | "love" | "excellent"
         | "perfect" | "amazing" | "wonderful" | "nice" | "fine" | "fast" | "awesome" => 0.7,
         _ => return None,
@@ -62,25 +65,28 @@ fn is_negation(word: &str) -> bool {
 
 /// Scores `text` in [-1, 1]; 0 when no opinion word is found.
 pub fn score(text: &str) -> f32 {
-    let tokens = words(text);
     let mut total = 0.0f32;
     let mut found = 0u32;
     let mut intensity = 0.0f32;
-    for (i, word) in tokens.iter().enumerate() {
-        if is_intensifier(word) {
-            intensity += 0.15;
-            continue;
+    // A negation's scope ends at clause punctuation.
+    for clause in text.split([',', '.', ';', ':', '!', '?', '\n']) {
+        let tokens = words(clause);
+        for (i, word) in tokens.iter().enumerate() {
+            if is_intensifier(word) {
+                intensity += 0.15;
+                continue;
+            }
+            let Some(mut value) = polarity(word) else {
+                continue;
+            };
+            let window = &tokens[i.saturating_sub(3)..i];
+            // "never" is itself negative; only flip other words.
+            if word != "never" && window.iter().any(|w| is_negation(w)) {
+                value = -value * 0.5;
+            }
+            total += value;
+            found += 1;
         }
-        let Some(mut value) = polarity(word) else {
-            continue;
-        };
-        let window = &tokens[i.saturating_sub(3)..i];
-        // "never" is itself negative; only flip other words.
-        if word != "never" && window.iter().any(|w| is_negation(w)) {
-            value = -value * 0.5;
-        }
-        total += value;
-        found += 1;
     }
     if found == 0 {
         return 0.0;
@@ -109,6 +115,12 @@ mod tests {
     fn furious_complaints_score_strongly_negative() {
         assert!(score("This is absolutely terrible, the worst service ever!!!") <= -0.8);
         assert!(score("YOU PEOPLE ARE USELESS AND I HATE THIS SHOP") <= -0.8);
+    }
+
+    #[test]
+    fn a_negation_does_not_reach_past_the_end_of_its_clause() {
+        assert!(score("Shut up, you never help, horrible horrible service.") <= -0.7);
+        assert!(score("It was not horrible, thanks") > -0.7);
     }
 
     #[test]

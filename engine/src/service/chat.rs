@@ -91,13 +91,8 @@ pub async fn chat(
     caller: &ChatCaller,
     input: ChatInput,
 ) -> Result<ChatOutcome> {
-    validate(&input)?;
+    authorize(caller, &input)?;
     let org = &caller.organization_id;
-    if input.organization_id != org.as_str() {
-        return Err(Error::forbidden(
-            "organization_id does not match the organization of the API key",
-        ));
-    }
     let customer_record_id = store.ensure_customer(org, &input.customer_id).await?;
 
     let (conversation_id, new_conversation, history) = match &input.session_id {
@@ -211,6 +206,42 @@ pub async fn chat(
         customer_message_id,
         new_conversation: new_conversation.is_some(),
     })
+}
+
+/// Validates the request and checks it is for the caller's organization.
+pub fn authorize(caller: &ChatCaller, input: &ChatInput) -> Result<()> {
+    validate(input)?;
+    if input.organization_id != caller.organization_id.as_str() {
+        return Err(Error::forbidden(
+            "organization_id does not match the organization of the API key",
+        ));
+    }
+    Ok(())
+}
+
+/// Everything [`chat`] would refuse before the agent runs, checked without writing: used by
+/// the streaming endpoint, which must answer a client mistake with a plain HTTP error before
+/// its `200` and event stream begin.
+pub async fn preflight(store: &Store, caller: &ChatCaller, input: &ChatInput) -> Result<()> {
+    authorize(caller, input)?;
+    let Some(session) = &input.session_id else {
+        return Ok(());
+    };
+    let org = &caller.organization_id;
+    let id = super::conversations::parse_conversation_id(session)
+        .map_err(|_| session_not_found(session))?;
+    let customer = store
+        .customer_by_external_id(org, &input.customer_id)
+        .await?;
+    let owned = match (customer, store.conversation(org, &id).await?) {
+        (Some(customer), Some(conversation)) => conversation.customer_record_id == customer,
+        _ => false,
+    };
+    if owned {
+        Ok(())
+    } else {
+        Err(session_not_found(session))
+    }
 }
 
 fn session_not_found(session: &str) -> Error {
