@@ -148,12 +148,26 @@ mod tests {
             "Vorrei parlare con un operatore",
             "Quero falar com um atendente",
             "Ik wil met een medewerker spreken",
+        ] {
+            assert!(asks_for_human(text), "missed: {text}");
+        }
+    }
+
+    #[test]
+    fn asking_for_a_person_to_talk_to_or_for_named_staff_is_recognised() {
+        for text in [
             "Transfer me to customer service staff please.",
             "Please connect me with your billing team manager",
             "Is there a person I can chat with instead?",
             "Do you have someone we could speak to?",
         ] {
             assert!(asks_for_human(text), "missed: {text}");
+        }
+        for text in [
+            "Is there a person I can send the gift to?",
+            "Please transfer me to the express shipping option",
+        ] {
+            assert!(!asks_for_human(text), "false positive: {text}");
         }
     }
 
@@ -165,8 +179,6 @@ mod tests {
             "Is my parcel handled by a courier agent?",
             "How do I become a sales representative for your brand?",
             "Where is order 4411?",
-            "Is there a person I can send the gift to?",
-            "Please transfer me to the express shipping option",
         ] {
             assert_eq!(check(text, &guardrails, &[], |_| false), None, "{text}");
         }
