@@ -187,6 +187,33 @@ pub struct SendFailure {
     pub detail: String,
 }
 
+impl SendFailure {
+    /// A failure that retrying cannot fix (missing settings or credentials, a refused number).
+    pub fn permanent(detail: impl Into<String>) -> SendFailure {
+        SendFailure {
+            transient: false,
+            status_code: None,
+            error_code: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// No response from `provider` (timeout, refused or failed connection): worth retrying.
+    pub fn unreachable(provider: &str, err: &reqwest::Error) -> SendFailure {
+        let detail = if err.is_timeout() {
+            format!("{provider} did not answer in time")
+        } else {
+            format!("{provider} could not be reached")
+        };
+        SendFailure {
+            transient: true,
+            status_code: None,
+            error_code: None,
+            detail,
+        }
+    }
+}
+
 /// Everything a sender needs besides the message: the channel (with its opened credentials)
 /// and the shared HTTP client.
 #[derive(Debug)]

@@ -139,31 +139,21 @@ impl ChannelSender for TwilioSender {
     }
 }
 
-fn permanent(detail: impl Into<String>) -> SendFailure {
-    SendFailure {
-        transient: false,
-        status_code: None,
-        error_code: None,
-        detail: detail.into(),
-    }
-}
-
 #[tracing::instrument(skip_all, fields(channel = %ctx.channel.config.id))]
 async fn send_message(
     ctx: &SendContext<'_>,
     message: &OutboundMessage,
 ) -> std::result::Result<Sent, SendFailure> {
     let config = &ctx.channel.config;
-    let account =
-        config.settings.account_id.as_deref().ok_or_else(|| {
-            permanent("the channel has no settings.account_id (Twilio Account SID)")
-        })?;
+    let account = config.settings.account_id.as_deref().ok_or_else(|| {
+        SendFailure::permanent("the channel has no settings.account_id (Twilio Account SID)")
+    })?;
     let token = ctx
         .channel
         .secrets
         .auth_token
         .as_deref()
-        .ok_or_else(|| permanent("the channel has no credentials.auth_token"))?;
+        .ok_or_else(|| SendFailure::permanent("the channel has no credentials.auth_token"))?;
     let base = config
         .settings
         .api_base_url
@@ -186,16 +176,7 @@ async fn send_message(
         .form(&form)
         .send()
         .await
-        .map_err(|err| SendFailure {
-            transient: true,
-            status_code: None,
-            error_code: None,
-            detail: if err.is_timeout() {
-                "the provider did not answer in time".to_owned()
-            } else {
-                "the provider could not be reached".to_owned()
-            },
-        })?;
+        .map_err(|err| SendFailure::unreachable("the provider", &err))?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     if status.is_success() {

@@ -108,32 +108,21 @@ impl ChannelSender for MailgunSender {
     }
 }
 
-fn permanent(detail: impl Into<String>) -> SendFailure {
-    SendFailure {
-        transient: false,
-        status_code: None,
-        error_code: None,
-        detail: detail.into(),
-    }
-}
-
 #[tracing::instrument(skip_all, fields(channel = %ctx.channel.config.id))]
 async fn send_message(
     ctx: &SendContext<'_>,
     message: &OutboundMessage,
 ) -> Result<Sent, SendFailure> {
     let config = &ctx.channel.config;
-    let domain = config
-        .settings
-        .account_id
-        .as_deref()
-        .ok_or_else(|| permanent("the channel has no settings.account_id (Mailgun domain)"))?;
+    let domain = config.settings.account_id.as_deref().ok_or_else(|| {
+        SendFailure::permanent("the channel has no settings.account_id (Mailgun domain)")
+    })?;
     let key = ctx
         .channel
         .secrets
         .api_key
         .as_deref()
-        .ok_or_else(|| permanent("the channel has no credentials.api_key"))?;
+        .ok_or_else(|| SendFailure::permanent("the channel has no credentials.api_key"))?;
     let base = config
         .settings
         .api_base_url
@@ -148,16 +137,7 @@ async fn send_message(
         .form(&form_for(ctx.channel, message))
         .send()
         .await
-        .map_err(|err| SendFailure {
-            transient: true,
-            status_code: None,
-            error_code: None,
-            detail: if err.is_timeout() {
-                "Mailgun did not answer in time".to_owned()
-            } else {
-                "Mailgun could not be reached".to_owned()
-            },
-        })?;
+        .map_err(|err| SendFailure::unreachable("Mailgun", &err))?;
     let status = response.status().as_u16();
     let body = response.bytes().await.unwrap_or_default();
     if (200..300).contains(&status) {

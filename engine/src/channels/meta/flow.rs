@@ -96,15 +96,6 @@ impl ChannelSender for MetaSender {
     }
 }
 
-fn permanent(detail: impl Into<String>) -> SendFailure {
-    SendFailure {
-        transient: false,
-        status_code: None,
-        error_code: None,
-        detail: detail.into(),
-    }
-}
-
 /// The requests that deliver `message` on `channel`.
 pub fn requests_for(
     channel: &LoadedChannel,
@@ -139,12 +130,16 @@ pub fn requests_for(
                 .account_id
                 .as_deref()
                 .ok_or_else(|| {
-                    permanent("the channel has no settings.account_id (WhatsApp phone number id)")
+                    SendFailure::permanent(
+                        "the channel has no settings.account_id (WhatsApp phone number id)",
+                    )
                 })?;
             Ok(whatsapp_requests(number, &out))
         }
         Provider::MetaInstagram => Ok(instagram_requests(&out)),
-        other => Err(permanent(format!("{other} is not a Meta provider"))),
+        other => Err(SendFailure::permanent(format!(
+            "{other} is not a Meta provider"
+        ))),
     }
 }
 
@@ -158,7 +153,7 @@ async fn send_message(
         .secrets
         .access_token
         .as_deref()
-        .ok_or_else(|| permanent("the channel has no credentials.access_token"))?;
+        .ok_or_else(|| SendFailure::permanent("the channel has no credentials.access_token"))?;
     let base = ctx
         .channel
         .config
@@ -177,16 +172,7 @@ async fn send_message(
             .json(&request.body)
             .send()
             .await
-            .map_err(|err| SendFailure {
-                transient: true,
-                status_code: None,
-                error_code: None,
-                detail: if err.is_timeout() {
-                    "the Graph API did not answer in time".to_owned()
-                } else {
-                    "the Graph API could not be reached".to_owned()
-                },
-            })?;
+            .map_err(|err| SendFailure::unreachable("the Graph API", &err))?;
         let status = response.status().as_u16();
         let body = response.bytes().await.unwrap_or_default();
         if !(200..300).contains(&status) {
