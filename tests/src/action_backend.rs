@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 /// Orders the backend knows: id -> status.
 pub const ORDERS: [(&str, &str); 3] = [
@@ -61,13 +60,7 @@ pub struct ActionBackend {
     /// `http://127.0.0.1:PORT`
     pub base_url: String,
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for ActionBackend {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    _server: crate::loopback::LoopbackServer,
 }
 
 impl ActionBackend {
@@ -81,19 +74,11 @@ impl ActionBackend {
         let app = Router::new()
             .route("/{*path}", post(handle).put(handle).patch(handle))
             .with_state(shared.clone());
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("binding the action backend: {e}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("reading the backend's address: {e}"));
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = crate::loopback::LoopbackServer::start(app, "the action backend").await;
         ActionBackend {
-            base_url: format!("http://{address}"),
+            base_url: server.base_url(),
             shared,
-            server,
+            _server: server,
         }
     }
 

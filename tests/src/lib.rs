@@ -14,6 +14,7 @@
 
 pub mod action_backend;
 pub mod channel_helpers;
+pub mod loopback;
 pub mod openai_mock;
 pub mod provider_mock;
 

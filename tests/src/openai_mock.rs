@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 /// What the mock answers.
 #[derive(Debug, Clone)]
@@ -50,13 +49,7 @@ pub struct OpenAiMock {
     /// The base URL to configure (`http://127.0.0.1:PORT/v1`).
     pub base_url: String,
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for OpenAiMock {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    _server: crate::loopback::LoopbackServer,
 }
 
 impl OpenAiMock {
@@ -69,19 +62,11 @@ impl OpenAiMock {
         let app = Router::new()
             .route("/v1/chat/completions", post(completions))
             .with_state(shared.clone());
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("binding the OpenAI mock: {e}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("reading the mock's address: {e}"));
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = crate::loopback::LoopbackServer::start(app, "the OpenAI mock").await;
         OpenAiMock {
-            base_url: format!("http://{address}/v1"),
+            base_url: format!("{}/v1", server.base_url()),
             shared,
-            server,
+            _server: server,
         }
     }
 

@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::json;
-use tokio::net::TcpListener;
 
 /// What the mock answers.
 #[derive(Debug, Clone)]
@@ -72,13 +71,7 @@ pub struct ProviderMock {
     /// `http://127.0.0.1:PORT`: the `api_base_url` to configure.
     pub base_url: String,
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for ProviderMock {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    _server: crate::loopback::LoopbackServer,
 }
 
 impl ProviderMock {
@@ -90,19 +83,11 @@ impl ProviderMock {
             counter: AtomicUsize::new(0),
         });
         let app = Router::new().fallback(record).with_state(shared.clone());
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("binding the provider mock: {e}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("reading the mock's address: {e}"));
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = crate::loopback::LoopbackServer::start(app, "the provider mock").await;
         ProviderMock {
-            base_url: format!("http://{address}"),
+            base_url: server.base_url(),
             shared,
-            server,
+            _server: server,
         }
     }
 
