@@ -23,6 +23,7 @@
 //! - [`store`]: relational storage over SQLite or PostgreSQL (one `sqlx::AnyPool`).
 //! - [`events`]: the event types and the durable outbox other code writes events to.
 //! - [`webhooks`]: signed, retried delivery of events to subscribed endpoints.
+//! - [`signing`]: the HMAC-SHA256 hex helper shared by webhook, Meta and Mailgun signatures.
 //! - [`widget`]: the embed widget's origin checks, visitor tokens and customer signatures.
 
 pub mod actions;
@@ -45,6 +46,7 @@ pub mod respond;
 pub mod retrieval;
 pub mod rewrite;
 pub mod service;
+pub mod signing;
 pub mod store;
 pub mod text;
 pub mod webhooks;

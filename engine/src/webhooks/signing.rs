@@ -9,9 +9,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// Every signing secret starts with this.
@@ -36,18 +34,8 @@ pub fn generate_secret() -> String {
 
 /// Returns the lowercase hex HMAC-SHA256 of `{timestamp}.{body}` under `secret`.
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
-}
-
-fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length, so this cannot fail; fall back to an empty key rather
-    // than panic should the library ever change its mind.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
+    let timestamp = timestamp.to_string();
+    crate::signing::hmac_sha256_hex(secret.as_bytes(), &[timestamp.as_bytes(), b".", body])
 }
 
 /// Returns the `Blaigent-Signature` value: one `sha256=<hex>` per secret, comma-separated.

@@ -16,8 +16,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// How far a request's timestamp may be from the server clock, either way: 5 minutes, enough
@@ -47,13 +45,10 @@ impl Rejection {
 
 /// Returns the hex HMAC-SHA256 of `timestamp + token` under `signing_key`.
 pub fn sign(signing_key: &str, timestamp: &str, token: &str) -> String {
-    // HMAC takes keys of any length, so `new_from_slice` cannot fail; an empty-key MAC is a
-    // safe fallback that can never match a real signature.
-    let mut mac = Hmac::<Sha256>::new_from_slice(signing_key.as_bytes())
-        .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
-    mac.update(timestamp.as_bytes());
-    mac.update(token.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    crate::signing::hmac_sha256_hex(
+        signing_key.as_bytes(),
+        &[timestamp.as_bytes(), token.as_bytes()],
+    )
 }
 
 /// Checks the signature and the freshness of a request at `now_secs` (not the replay: see

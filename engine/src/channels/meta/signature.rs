@@ -9,8 +9,6 @@
 //!   app secret. The comparison is constant-time so the response time tells an attacker nothing
 //!   about how many leading characters were right.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// The header Meta signs webhook deliveries in.
@@ -42,12 +40,10 @@ pub fn verify_handshake<'a>(handshake: &'a Handshake, expected_token: &str) -> O
 
 /// Returns the `X-Hub-Signature-256` value for `body` under `app_secret`: `sha256=<hex>`.
 pub fn sign(app_secret: &str, body: &[u8]) -> String {
-    // HMAC takes keys of any length, so `new_from_slice` cannot fail; an empty-key MAC is a
-    // safe fallback that can never match a real signature.
-    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes())
-        .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "sha256={}",
+        crate::signing::hmac_sha256_hex(app_secret.as_bytes(), &[body])
+    )
 }
 
 /// Tells whether `header` (the `X-Hub-Signature-256` value) signs `body` under `app_secret`.
