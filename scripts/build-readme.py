@@ -21,6 +21,7 @@ ORDER = [
     ("channels.md", "Channels: SMS, WhatsApp, Instagram, e-mail and voice"),
     ("dashboard.md", "Dashboard"),
     ("reliability.md", "Reliability"),
+    ("deployment.md", "Production deployment"),
     ("status.md", "Status: what is built and what is not yet"),
 ]
 

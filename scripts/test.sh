@@ -5,8 +5,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# A full debug build of the workspace takes about 10 GB; a linker that runs out of disk dies
+# with a bus error rather than saying so, so say how much room there is up front.
+echo "test: $(df -h --output=avail . | tail -1 | tr -d ' ') free on the build disk"
+# Incremental artefacts only help repeated local builds and roughly double the target size.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 scripts/setup-models.sh
 scripts/ensure-postgres.sh
+scripts/ensure-redis.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

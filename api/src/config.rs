@@ -15,6 +15,9 @@ use anyhow::{bail, Context};
 use engine::store::orgs::Plan;
 use serde::Deserialize;
 
+mod settings_table;
+use settings_table::SettingsTable;
+
 /// One mebibyte: the default body limit.
 const MIB: usize = 1024 * 1024;
 
@@ -114,10 +117,16 @@ pub struct Config {
     pub auto_resolve: engine::service::lifecycle::AutoResolveSettings,
     /// Provider channels: credential key, public URL, send queue (`BLAIGENT_CHANNEL_*`).
     pub channels: engine::channels::ChannelSettings,
-    /// Where rate-limit buckets live (`BLAIGENT_RATE_LIMITER`: auto, memory, database).
+    /// Where rate-limit buckets live (`BLAIGENT_RATE_LIMITER`: auto, memory, database, redis).
     pub rate_limiter: crate::rate_limit::LimiterChoice,
+    /// The Redis of the `redis` rate limiter (`BLAIGENT_REDIS_URL`); may hold a password.
+    pub redis_url: Option<String>,
     /// Bound on concurrent chat turns (`BLAIGENT_MAX_INFLIGHT`, `BLAIGENT_MAX_QUEUE`, ...).
     pub overload: crate::overload::OverloadSettings,
+    /// Edge limits: header and request timeouts, connection cap
+    /// (`BLAIGENT_HEADER_READ_TIMEOUT_SECS`, `BLAIGENT_REQUEST_TIMEOUT_SECS`,
+    /// `BLAIGENT_MAX_CONNECTIONS`).
+    pub limits: crate::limits::LimitSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -139,7 +148,9 @@ impl std::fmt::Debug for Config {
             .field("auto_resolve", &self.auto_resolve)
             .field("channels", &self.channels)
             .field("rate_limiter", &self.rate_limiter)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("overload", &self.overload)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -175,15 +186,36 @@ impl Config {
             auto_resolve: engine::service::lifecycle::AutoResolveSettings::default(),
             channels: engine::channels::ChannelSettings::default(),
             rate_limiter: crate::rate_limit::LimiterChoice::default(),
+            redis_url: None,
             overload: crate::overload::OverloadSettings::default(),
+            limits: crate::limits::LimitSettings::default(),
         }
     }
 
     /// Resolves flags and environment (`args`), the optional file and the defaults.
     pub fn load(args: &ConfigArgs) -> anyhow::Result<Config> {
-        let file = match &args.config {
+        Self::load_with_env(args, |name| std::env::var(name).ok())
+    }
+
+    /// [`Config::load`] reading the settings that have no flag through `env` instead of the
+    /// process environment (the deployment test loads the example file this way). The file's
+    /// `[settings]` table fills in what `env` does not set.
+    pub fn load_with_env(
+        args: &ConfigArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
+        let mut file = match &args.config {
             Some(path) => FileConfig::read(path)?,
             None => FileConfig::default(),
+        };
+        let settings = SettingsTable::new(
+            file.settings.take(),
+            args.config.as_deref().unwrap_or(Path::new("")),
+        )?;
+        // Asks the table first even when the environment wins, so the key counts as read.
+        let env = |name: &str| {
+            let from_file = settings.get(name);
+            env(name).or(from_file)
         };
         let data_dir = args
             .data_dir
@@ -251,23 +283,40 @@ impl Config {
         }
         config
             .webhooks
-            .apply_env(|name| std::env::var(name).ok())
+            .apply_env(env)
             .map_err(|e| anyhow::anyhow!(e))?;
-        config.widget.apply_env(|name| std::env::var(name).ok())?;
+        config.widget.apply_env(env)?;
         config.knowledge = ingest::KnowledgeConfig::from_env().map_err(|e| anyhow::anyhow!(e))?;
         config
             .auto_resolve
-            .apply_env(|name| std::env::var(name).ok())
+            .apply_env(env)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        config.rate_limiter =
-            crate::rate_limit::LimiterChoice::from_env(|name| std::env::var(name).ok())?;
-        config.overload.apply_env(|name| std::env::var(name).ok())?;
+        config.rate_limiter = match env("BLAIGENT_RATE_LIMITER").or(file.rate_limiter) {
+            Some(raw) => crate::rate_limit::LimiterChoice::parse(&raw)?,
+            None => crate::rate_limit::LimiterChoice::Auto,
+        };
+        config.redis_url = env("BLAIGENT_REDIS_URL")
+            .or(file.redis_url)
+            .filter(|url| !url.trim().is_empty());
+        if config.rate_limiter == crate::rate_limit::LimiterChoice::Redis {
+            match &config.redis_url {
+                Some(url) if url.starts_with("redis://") => {}
+                Some(url) => bail!(
+                    "BLAIGENT_REDIS_URL must start with redis:// (got '{}')",
+                    redact_url(url)
+                ),
+                None => bail!("BLAIGENT_RATE_LIMITER=redis needs BLAIGENT_REDIS_URL"),
+            }
+        }
+        config.overload.apply_env(env)?;
+        config.limits.apply_env(env)?;
         config
             .channels
-            .apply_env(|name| std::env::var(name).ok())
+            .apply_env(env)
             .map_err(|e| anyhow::anyhow!(e))?;
         config.llm = engine::llm::openai::OpenAiSettings::from_env()
             .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
+        settings.check_all_used()?;
         Ok(config)
     }
 }
@@ -322,6 +371,13 @@ pub struct FileConfig {
     pub rate_limits: Option<HashMap<String, u32>>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
+    /// `memory`, `database` or `redis` (`BLAIGENT_RATE_LIMITER` wins).
+    pub rate_limiter: Option<String>,
+    /// `redis://host:6379` for the `redis` limiter (`BLAIGENT_REDIS_URL` wins).
+    pub redis_url: Option<String>,
+    /// `[settings]` table: any other `BLAIGENT_*` variable, lowercase, without the prefix
+    /// (see [`settings_table`]).
+    pub settings: Option<HashMap<String, toml::Value>>,
 }
 
 impl FileConfig {

@@ -7,6 +7,8 @@
 //! - [`routes`] — one module per resource, each with its router and OpenAPI fragment.
 //! - [`auth`] — the API-key and rate-limit middleware in front of `/api/v1`.
 //! - [`rate_limit`] — per-organization token buckets.
+//! - [`limits`] — edge limits: header and request timeouts, connection cap, no compressed bodies.
+//! - [`connections`] — the accept loop that applies them.
 //! - [`extract`] — extractors whose rejections become `{"detail": ...}` bodies; [`extract::AuthOrg`].
 //! - [`error`] — engine errors to HTTP statuses, in one `match`.
 //! - [`cli`] — the `blaigent` command line (serve, org, key).
@@ -20,9 +22,11 @@ pub mod agent_setup;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod overload;
 pub mod rate_limit;
 pub mod routes;
@@ -73,7 +77,12 @@ pub fn app(state: AppState) -> Router {
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(CatchPanicLayer::custom(panic_response)),
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.config.limits.request_timeout,
+                    limits::request_timeout,
+                ))
+                .layer(axum::middleware::from_fn(limits::refuse_encoded_bodies)),
         )
         .with_state(state)
 }
@@ -124,13 +133,8 @@ pub async fn serve(
         state.store.clone(),
         &state.config.auto_resolve,
     );
-    // Connection info gives the widget's per-IP limits the peer address.
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = state.config.limits.clone();
+    connections::serve_router(listener, app(state), &limits, shutdown).await
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -2,23 +2,34 @@
 //! and refills continuously (limit / 60 tokens per second). A full bucket lets a client burst
 //! its whole per-minute allowance, then settles at the steady rate.
 //!
-//! Two places can hold the buckets ([`LimiterChoice`], `BLAIGENT_RATE_LIMITER`):
+//! Three places can hold the buckets ([`LimiterChoice`], `BLAIGENT_RATE_LIMITER`):
 //! - in this process (the default on SQLite, where there is only one server): no I/O at all;
 //! - in the database (the default on PostgreSQL): every replica charges the same row
 //!   ([`engine::store::limits`]), so an organization gets its limit once, not once per
-//!   replica. It costs one upsert per request.
+//!   replica. It costs one upsert per request;
+//! - in Redis ([`redis_buckets`], `BLAIGENT_REDIS_URL`): the same bucket as one atomic Lua
+//!   script per request, which takes the per-request write off the database.
 //!
-//! If the shared bucket cannot be read (the database is failing) the request is let through
-//! with a warning: the request's own queries then fail with a 503, and a limiter must not turn
-//! a database hiccup into refusing traffic that would otherwise succeed.
+//! If the shared store cannot be reached (the database or Redis is failing), the request is
+//! charged to a bucket in this process instead, with a warning when that starts and a note
+//! when the store answers again: during the outage each replica enforces the full limit on
+//! its own (so the whole deployment allows at most the limit times the replicas), rather than
+//! refusing traffic that would otherwise succeed or letting it through unlimited. With the
+//! database limiter the request's own queries then fail with a 503 anyway.
+
+pub mod redis_buckets;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use engine::ids::OrganizationId;
+use engine::store::limits::BucketState;
 use engine::store::{now_ms, Dialect, Store};
+
+use self::redis_buckets::RedisBuckets;
 
 /// The verdict on one request, with what the `X-RateLimit-*` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,17 +75,22 @@ pub enum LimiterChoice {
     Memory,
     /// In the database, whatever it is.
     Database,
+    /// In Redis at `BLAIGENT_REDIS_URL`.
+    Redis,
 }
 
 impl LimiterChoice {
-    /// Parses `auto`, `memory` or `database`.
+    /// Parses `auto`, `memory`, `database` or `redis`.
     pub fn parse(raw: &str) -> anyhow::Result<LimiterChoice> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "auto" | "" => Ok(LimiterChoice::Auto),
             "memory" | "process" => Ok(LimiterChoice::Memory),
             "database" | "shared" | "postgres" => Ok(LimiterChoice::Database),
+            "redis" => Ok(LimiterChoice::Redis),
             other => {
-                bail!("BLAIGENT_RATE_LIMITER must be auto, memory or database (got '{other}')")
+                bail!(
+                    "BLAIGENT_RATE_LIMITER must be auto, memory, database or redis (got '{other}')"
+                )
             }
         }
     }
@@ -91,16 +107,24 @@ struct Bucket {
     updated: Instant,
 }
 
+/// Buckets kept in this process.
+type LocalBuckets = Mutex<HashMap<OrganizationId, Bucket>>;
+
+/// A store every replica shares.
 #[derive(Debug)]
-enum Buckets {
-    Memory(Mutex<HashMap<OrganizationId, Bucket>>),
-    Shared(Store),
+enum SharedBuckets {
+    Database(Store),
+    Redis(RedisBuckets),
 }
 
-/// Token buckets keyed by organization, in process or in the database.
+/// Token buckets keyed by organization, in process, in the database or in Redis.
 #[derive(Debug)]
 pub struct RateLimiter {
-    buckets: Buckets,
+    shared: Option<SharedBuckets>,
+    /// The buckets of the in-process limiter, and the fallback of a shared one.
+    local: LocalBuckets,
+    /// Whether the shared store failed on its last call (to warn once per outage).
+    failing: AtomicBool,
 }
 
 impl Default for RateLimiter {
@@ -112,58 +136,113 @@ impl Default for RateLimiter {
 impl RateLimiter {
     /// An in-process limiter.
     pub fn new() -> Self {
-        RateLimiter {
-            buckets: Buckets::Memory(Mutex::default()),
-        }
+        Self::with_shared(None)
     }
 
     /// A limiter whose buckets live in `store`'s database, shared by every replica.
     pub fn shared(store: Store) -> Self {
+        Self::with_shared(Some(SharedBuckets::Database(store)))
+    }
+
+    /// A limiter whose buckets live in the Redis at `url`, shared by every replica. Does not
+    /// connect yet (see [`RedisBuckets::new`]).
+    pub fn redis(url: &str) -> anyhow::Result<Self> {
+        Ok(Self::with_shared(Some(SharedBuckets::Redis(
+            RedisBuckets::new(url)?,
+        ))))
+    }
+
+    fn with_shared(shared: Option<SharedBuckets>) -> Self {
         RateLimiter {
-            buckets: Buckets::Shared(store),
+            shared,
+            local: Mutex::default(),
+            failing: AtomicBool::new(false),
         }
     }
 
-    /// The limiter `choice` asks for on `store`.
-    pub fn for_store(store: &Store, choice: LimiterChoice) -> Self {
-        match (choice, store.dialect()) {
+    /// The limiter `choice` asks for on `store` (`redis_url` is needed for Redis).
+    pub fn build(
+        store: &Store,
+        choice: LimiterChoice,
+        redis_url: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        Ok(match (choice, store.dialect()) {
             (LimiterChoice::Memory, _) | (LimiterChoice::Auto, Dialect::Sqlite) => Self::new(),
             (LimiterChoice::Database, _) | (LimiterChoice::Auto, Dialect::Postgres) => {
                 Self::shared(store.clone())
             }
-        }
+            (LimiterChoice::Redis, _) => Self::redis(
+                redis_url.context("BLAIGENT_RATE_LIMITER=redis needs BLAIGENT_REDIS_URL")?,
+            )?,
+        })
+    }
+
+    /// The limiter `config` asks for on `store`.
+    pub fn for_config(store: &Store, config: &crate::Config) -> anyhow::Result<Self> {
+        Self::build(store, config.rate_limiter, config.redis_url.as_deref())
     }
 
     /// Whether replicas share this limiter's buckets.
     pub fn is_shared(&self) -> bool {
-        matches!(self.buckets, Buckets::Shared(_))
+        self.shared.is_some()
+    }
+
+    /// Where the buckets live: `memory`, `database` or `redis`.
+    pub fn kind(&self) -> &'static str {
+        match self.shared {
+            None => "memory",
+            Some(SharedBuckets::Database(_)) => "database",
+            Some(SharedBuckets::Redis(_)) => "redis",
+        }
     }
 
     /// Takes one token from `org`'s bucket of `limit_per_min`, if there is one.
     pub async fn check(&self, org: &OrganizationId, limit_per_min: u32) -> Decision {
-        match &self.buckets {
-            Buckets::Memory(buckets) => check_memory(buckets, org, limit_per_min, Instant::now()),
-            Buckets::Shared(store) => {
-                let limit = limit_per_min.max(1);
-                let capacity = f64::from(limit);
-                let key = format!("org:{}", org.as_str());
-                match store
-                    .take_token(&key, capacity, capacity / 60_000.0, now_ms())
-                    .await
-                {
-                    Ok(state) => Decision::from_tokens(state.allowed, limit, state.tokens),
-                    Err(err) => {
-                        tracing::warn!(error = %err.chain(), "the shared rate limiter failed; letting the request through");
-                        Decision::from_tokens(true, limit, capacity)
-                    }
+        let limit = limit_per_min.max(1);
+        let Some(shared) = &self.shared else {
+            return check_memory(&self.local, org, limit, Instant::now());
+        };
+        let capacity = f64::from(limit);
+        let per_ms = capacity / 60_000.0;
+        let key = format!("org:{}", org.as_str());
+        let taken: Result<BucketState, String> = match shared {
+            SharedBuckets::Database(store) => store
+                .take_token(&key, capacity, per_ms, now_ms())
+                .await
+                .map_err(|err| err.chain()),
+            SharedBuckets::Redis(redis) => redis
+                .take_token(&key, capacity, per_ms)
+                .await
+                .map_err(|err| format!("{err:#}")),
+        };
+        match taken {
+            Ok(state) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(
+                        limiter = self.kind(),
+                        "the shared rate limiter answers again"
+                    );
                 }
+                Decision::from_tokens(state.allowed, limit, state.tokens)
+            }
+            Err(error) => {
+                if self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(limiter = self.kind(), %error, "the shared rate limiter still fails");
+                } else {
+                    tracing::warn!(
+                        limiter = self.kind(),
+                        %error,
+                        "the shared rate limiter failed; limiting in this process until it answers"
+                    );
+                }
+                check_memory(&self.local, org, limit, Instant::now())
             }
         }
     }
 }
 
 fn check_memory(
-    buckets: &Mutex<HashMap<OrganizationId, Bucket>>,
+    buckets: &LocalBuckets,
     org: &OrganizationId,
     limit_per_min: u32,
     now: Instant,
@@ -232,7 +311,8 @@ mod tests {
             LimiterChoice::parse("memory").unwrap(),
             LimiterChoice::Memory
         );
-        let err = LimiterChoice::parse("redis").unwrap_err().to_string();
+        assert_eq!(LimiterChoice::parse("redis").unwrap(), LimiterChoice::Redis);
+        let err = LimiterChoice::parse("memcached").unwrap_err().to_string();
         assert!(err.contains("BLAIGENT_RATE_LIMITER"), "{err}");
         assert_eq!(
             LimiterChoice::from_env(|_| None).unwrap(),
@@ -247,11 +327,14 @@ mod tests {
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
         let (a, b) = (
-            RateLimiter::for_store(&store, LimiterChoice::Database),
+            RateLimiter::build(&store, LimiterChoice::Database, None).unwrap(),
             RateLimiter::shared(store.clone()),
         );
         assert!(a.is_shared());
-        assert!(!RateLimiter::for_store(&store, LimiterChoice::Auto).is_shared());
+        let auto = RateLimiter::build(&store, LimiterChoice::Auto, None).unwrap();
+        assert!(!auto.is_shared());
+        let err = RateLimiter::build(&store, LimiterChoice::Redis, None).unwrap_err();
+        assert!(err.to_string().contains("BLAIGENT_REDIS_URL"), "{err}");
         let org = OrganizationId::new();
         assert!(a.check(&org, 2).await.allowed);
         assert!(b.check(&org, 2).await.allowed);
@@ -261,5 +344,23 @@ mod tests {
         assert!(refused.retry_after_secs >= 1);
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_store_falls_back_to_a_bucket_in_this_process() {
+        // Nothing listens on loopback port 1: every call to Redis fails at once.
+        let limiter = RateLimiter::redis("redis://127.0.0.1:1").unwrap();
+        assert_eq!(limiter.kind(), "redis");
+        let org = OrganizationId::new();
+        let first = limiter.check(&org, 2).await;
+        assert!(first.allowed);
+        assert_eq!(first.remaining, 1);
+        assert!(limiter.check(&org, 2).await.allowed);
+        let refused = limiter.check(&org, 2).await;
+        assert!(
+            !refused.allowed,
+            "the fallback bucket did not limit: {refused:?}"
+        );
+        assert!(limiter.failing.load(Ordering::Relaxed));
     }
 }

@@ -65,7 +65,7 @@ impl AppState {
         let agent = Arc::new(crate::agent_setup::build_agent(
             &config, &store, &knowledge,
         )?);
-        let limiter = Arc::new(RateLimiter::for_store(&store, config.rate_limiter));
+        let limiter = Arc::new(RateLimiter::for_config(&store, &config)?);
         let channels = engine::channels::Channels::new(
             store.clone(),
             config.channels.clone(),

@@ -148,6 +148,8 @@ typed_id!(/// A dashboard team member (a person who signs in).
     UserId, "usr");
 typed_id!(/// An entry of the configuration audit log.
     AuditEntryId, "aud");
+typed_id!(/// A recorded turn (recording and replay).
+    RecordingId, "rec");
 
 #[cfg(test)]
 mod tests {

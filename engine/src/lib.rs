@@ -23,6 +23,7 @@
 //! - [`store`]: relational storage over SQLite or PostgreSQL (one `sqlx::AnyPool`).
 //! - [`events`]: the event types and the durable outbox other code writes events to.
 //! - [`webhooks`]: signed, retried delivery of events to subscribed endpoints.
+//! - [`ssrf`]: the one SSRF policy for every URL the server connects to on an organization's behalf.
 //! - [`signing`]: the HMAC-SHA256 hex helper shared by webhook, Meta and Mailgun signatures.
 //! - [`widget`]: the embed widget's origin checks, visitor tokens and customer signatures.
 
@@ -47,6 +48,7 @@ pub mod retrieval;
 pub mod rewrite;
 pub mod service;
 pub mod signing;
+pub mod ssrf;
 pub mod store;
 pub mod text;
 pub mod webhooks;

@@ -193,6 +193,29 @@ pub enum Suite {
     },
     /// Embeds every public benchmark into the cache.
     Warm,
+    /// Replays a recorded conversation against the current engine, with the recorded action
+    /// results and model responses, and reports every stage that changed. Exit status: 0
+    /// nothing changed, 1 something changed, 2 the replay could not run.
+    Replay(ReplayArgs),
+}
+
+/// Options of `replay` (the global `--organization` names the conversation's organization;
+/// without it the recording says).
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recorded database (`sqlite://...` or `postgres://...`); only read.
+    #[arg(long, env = "BLAIGENT_DATABASE_URL", hide_env_values = true)]
+    pub database: String,
+    /// The recorded conversation (`conv_...`).
+    #[arg(long)]
+    pub conversation: String,
+    /// The server's data folder, whose `qdrant` folder is the embedded vector index (ignored
+    /// when BLAIGENT_QDRANT_URL names a Qdrant server).
+    #[arg(long, env = "BLAIGENT_DATA_DIR", default_value = "data")]
+    pub index_dir: PathBuf,
+    /// Also write the conversation as a regression case of the conversations suite.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +285,15 @@ pub fn run(cli: Cli) -> Result<i32> {
     let data_dir = data::data_dir(cli.data_dir.as_deref());
     if let Suite::Cases { kind, file } = &cli.suite {
         return validate_cases(*kind, file);
+    }
+    if let Suite::Replay(args) = &cli.suite {
+        return Ok(match run_replay(&cli, args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("replay failed: {e:#}");
+                2
+            }
+        });
     }
     let embedder: Arc<dyn engine::embed::Embedder> = Arc::new(
         engine::embed::local::LocalEmbedder::load_default()
@@ -361,7 +393,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             warm(&ctx)?;
             return Ok(0);
         }
-        Suite::Cases { .. } => return Ok(0),
+        Suite::Cases { .. } | Suite::Replay(_) => return Ok(0),
     };
     finish(&cli, &report)
 }
@@ -438,6 +470,40 @@ fn warm(ctx: &Context) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `replay`: writes `replay.md` and `replay.json` under `--out` (default
+/// `target/eval-reports/replay`), prints the Markdown, saves the regression case when asked,
+/// and returns 0 (unchanged) or 1 (changed).
+fn run_replay(cli: &Cli, args: &ReplayArgs) -> Result<i32> {
+    let options = crate::replay::ReplayOptions {
+        database_url: args.database.clone(),
+        conversation: args.conversation.clone(),
+        organization: cli.organization.clone(),
+        data_dir: args.index_dir.clone(),
+    };
+    let runtime = suites::target::runtime()?;
+    let report = runtime.block_on(async {
+        let report = crate::replay::replay(&options).await?;
+        if let Some(path) = &args.save {
+            crate::replay::save_case(&report, &args.database, path).await?;
+            eprintln!("regression case written to {}", path.display());
+        }
+        anyhow::Ok(report)
+    })?;
+    let out = cli.out.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/eval-reports/replay")
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let markdown = report.markdown();
+    std::fs::write(out.join("replay.md"), &markdown)?;
+    std::fs::write(
+        out.join("replay.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    println!("{markdown}");
+    eprintln!("report written to {}", out.display());
+    Ok(report.exit_code())
 }
 
 fn validate_cases(kind: CaseKind, file: &Path) -> Result<i32> {

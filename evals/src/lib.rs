@@ -7,6 +7,8 @@
 //! - [`data`]: loaders for the public benchmarks and for `text,label` files.
 //! - [`cache`]: an on-disk cache of embeddings keyed by model and texts.
 //! - [`metrics`]: accuracy, macro-F1, MRR, nDCG@k, recall@k, pass^k, mean and standard error.
+//! - [`replay`]: `blaigent-eval replay` of recorded conversations ([`replay_backend`],
+//!   [`replay_model`]: the recorded action results and model responses substituted).
 //! - [`report`]: Markdown and JSON reports, baselines and regressions.
 //! - [`suites`]: intent, out-of-scope, language, retrieval, answers, policy, conversations,
 //!   the CI gate, and the in-process or HTTP target of the whole-agent suites.
@@ -14,5 +16,8 @@ pub mod cache;
 pub mod cli;
 pub mod data;
 pub mod metrics;
+pub mod replay;
+pub mod replay_backend;
+pub mod replay_model;
 pub mod report;
 pub mod suites;

@@ -5,6 +5,7 @@
 //! | `BLAIGENT_QDRANT_URL` | unset | a Qdrant server (gRPC, e.g. `http://qdrant:6334`) instead of the embedded engine |
 //! | `BLAIGENT_QDRANT_API_KEY` | unset | its API key |
 //! | `BLAIGENT_QDRANT_COLLECTION` | `blaigent_chunks` | its collection |
+//! | `BLAIGENT_VECTOR_TIMEOUT_MS` | 2000 | deadline of a vector search; past it the answer comes from keyword retrieval |
 //! | `BLAIGENT_KNOWLEDGE_MAX_BYTES` | 26214400 (25 MiB) | largest upload or fetched page |
 //! | `BLAIGENT_FETCH_ALLOWLIST` | empty | comma-separated CIDRs the SSRF guard lets through |
 
@@ -31,6 +32,8 @@ pub struct KnowledgeConfig {
     pub fetch_allowlist: Vec<IpNet>,
     /// How often the worker looks for work when nobody woke it.
     pub poll_interval: Duration,
+    /// Deadline of a vector search (see `engine::index::guarded`).
+    pub vector_timeout: Duration,
 }
 
 impl Default for KnowledgeConfig {
@@ -42,6 +45,7 @@ impl Default for KnowledgeConfig {
             max_bytes: DEFAULT_MAX_BYTES,
             fetch_allowlist: Vec::new(),
             poll_interval: Duration::from_secs(2),
+            vector_timeout: engine::index::guarded::DEFAULT_QUERY_TIMEOUT,
         }
     }
 }
@@ -62,6 +66,19 @@ impl KnowledgeConfig {
             config.max_bytes = raw.trim().parse().map_err(|_| {
                 Error::invalid("BLAIGENT_KNOWLEDGE_MAX_BYTES must be a number of bytes")
             })?;
+        }
+        if let Some(raw) = var("BLAIGENT_VECTOR_TIMEOUT_MS") {
+            let ms: u64 = raw
+                .trim()
+                .parse()
+                .ok()
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "BLAIGENT_VECTOR_TIMEOUT_MS must be a positive number of milliseconds",
+                    )
+                })?;
+            config.vector_timeout = Duration::from_millis(ms);
         }
         if let Some(raw) = var("BLAIGENT_FETCH_ALLOWLIST") {
             let entries: Vec<String> = raw.split(',').map(str::to_owned).collect();

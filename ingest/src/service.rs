@@ -10,6 +10,7 @@ use engine::embed::recent::RecentQueries;
 use engine::embed::Embedder;
 use engine::error::{Error, ErrorKind, Result};
 use engine::ids::{DocumentId, OrganizationId};
+use engine::index::guarded::GuardedIndex;
 use engine::index::qdrant_edge::EdgeIndex;
 use engine::index::qdrant_server::ServerIndex;
 use engine::index::{SearchFilter, VectorIndex};
@@ -96,6 +97,11 @@ impl std::fmt::Debug for Knowledge {
 impl Knowledge {
     /// Opens the vector index (a Qdrant server when configured, else the embedded engine
     /// under `<data_dir>/qdrant`), the tokenizer and the fetcher.
+    ///
+    /// A Qdrant server that does not answer does not stop the start: the knowledge base opens
+    /// degraded (searches answer from keywords, ingestion jobs wait and retry, `/readyz` says
+    /// `vector_index: unreachable`) and the collection is created by the first write once the
+    /// server is back.
     pub async fn open(
         store: Store,
         embedder: Arc<dyn Embedder>,
@@ -104,17 +110,42 @@ impl Knowledge {
     ) -> Result<Self> {
         let dimension = embedder.dimension();
         let vectors: Arc<dyn VectorIndex> = match &config.qdrant_url {
-            Some(url) => {
-                let index = ServerIndex::connect(
-                    url,
-                    config.qdrant_api_key.clone(),
-                    &config.qdrant_collection,
-                )?;
-                index.ensure_collection(dimension).await?;
-                Arc::new(index)
-            }
+            Some(url) => Arc::new(ServerIndex::connect(
+                url,
+                config.qdrant_api_key.clone(),
+                &config.qdrant_collection,
+            )?),
             None => EdgeIndex::open_shared(data_dir.join("qdrant"), dimension).await?,
         };
+        let knowledge = Self::open_with_vectors(store, embedder, vectors, config).await?;
+        if let Err(err) = knowledge
+            .retriever
+            .vectors()
+            .ensure_collection(dimension)
+            .await
+        {
+            if err.kind() != ErrorKind::Unavailable {
+                return Err(err);
+            }
+            tracing::warn!(
+                error = %err.chain(),
+                "the vector index is unreachable at start; serving degraded (keyword retrieval) until it answers"
+            );
+        }
+        Ok(knowledge)
+    }
+
+    /// Opens the knowledge base over an index the caller opened (embedders of the library,
+    /// and the fault suites, which put a breakable index here). The index is guarded with
+    /// the configured deadline ([`engine::index::guarded`]); the collection is not created.
+    pub async fn open_with_vectors(
+        store: Store,
+        embedder: Arc<dyn Embedder>,
+        vectors: Arc<dyn VectorIndex>,
+        config: KnowledgeConfig,
+    ) -> Result<Self> {
+        let vectors: Arc<dyn VectorIndex> =
+            Arc::new(GuardedIndex::new(vectors, config.vector_timeout));
         let retriever =
             Retriever::new(embedder, vectors).with_active_generations(Arc::new(store.clone()));
         let chunker = tokio::task::spawn_blocking(Chunker::load_default)
@@ -222,9 +253,7 @@ impl Knowledge {
                 if matches!(format, Format::Csv) {
                     new.source_kind = SourceKind::Product;
                 }
-                tokio::task::spawn_blocking(move || extract::extract(format, &bytes))
-                    .await
-                    .map_err(|e| Error::internal("extraction failed").with_source(e))?
+                extract::extract_bounded(format, bytes).await
             }
             SourceContent::Text { text } => {
                 if text.trim().is_empty() {

@@ -24,6 +24,9 @@ pub enum Behavior {
     Accept,
     /// This status and body (e.g. 503, or Twilio's `{"code": 21211, ...}` with 400).
     Fail { status: u16, body: String },
+    /// Records the request (with status 0) and never answers: a send in flight when the
+    /// sender dies.
+    Hang,
 }
 
 /// One recorded request.
@@ -167,6 +170,23 @@ async fn record(
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body,
         ),
+        Behavior::Hang => {
+            let form =
+                serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap_or_default();
+            shared
+                .requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Recorded {
+                    method: method.to_string(),
+                    path: uri.path().to_owned(),
+                    headers,
+                    body: body.to_vec(),
+                    form,
+                    status: 0,
+                });
+            return std::future::pending::<Response>().await;
+        }
     };
     let form = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap_or_default();
     shared

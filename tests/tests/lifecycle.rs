@@ -1,7 +1,8 @@
 //! Lifecycle scenarios (issue 7), each on SQLite and on PostgreSQL: handoff (by request, by
 //! rule, by API), the quiet agent while humans hold a conversation, human replies, resolve,
 //! close, reopen, auto-resolve, CSAT, the inbox, and analytics checked against a
-//! hand-computed fixture. Another organization's conversations never show.
+//! hand-computed fixture. Another organization's conversations never show. The analytics
+//! rollup is checked against the live aggregates in `lifecycle/rollup.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -10,6 +11,10 @@ use std::time::Duration;
 use engine::store::orgs::Plan;
 use serde_json::{json, Value};
 use tests::{both_backends, send_json, spawn_app, spawn_app_with, Backend, TestApp, CHAT};
+
+mod lifecycle {
+    pub mod rollup;
+}
 
 const ACK: &str = "A member of our team will reply here shortly.";
 

@@ -287,12 +287,29 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-async fn multipart_source(mut multipart: Multipart) -> ApiResult<NewSource> {
+/// Most parts an upload may have: four are meaningful, the rest is slack for clients that add
+/// their own; thousands of tiny parts would only cost parsing time.
+const MAX_UPLOAD_PARTS: usize = 16;
+
+/// Reads an upload's fields (`file`, `title`, `tags`, `metadata`) into a source. Public so the
+/// fuzz harness (`fuzz/src/lib.rs`) parses uploads exactly as this route does.
+pub async fn multipart_source(mut multipart: Multipart) -> ApiResult<NewSource> {
     let mut file: Option<(Bytes, Option<String>, Option<String>)> = None;
     let mut title = None;
     let mut tags = Vec::new();
     let mut metadata = Value::Null;
+    let mut parts = 0;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        parts += 1;
+        if parts > MAX_UPLOAD_PARTS {
+            // Read the rest (bounded by the body limit) so the client, still sending, gets
+            // this answer instead of a reset connection.
+            while let Ok(Some(_)) = multipart.next_field().await {}
+            return Err(ApiError(Error::invalid(format!(
+                "the multipart body has more than {MAX_UPLOAD_PARTS} parts; send `file` and \
+                 optionally `title`, `tags` and `metadata`"
+            ))));
+        }
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
             "file" => {

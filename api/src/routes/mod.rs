@@ -23,6 +23,7 @@ pub mod knowledge;
 pub mod lifecycle;
 pub mod memory;
 pub mod openapi;
+pub mod recording;
 pub mod webhooks;
 pub mod widget;
 
@@ -47,6 +48,7 @@ pub fn authenticated() -> Router<AppState> {
         .merge(inbox::router())
         .merge(analytics::router())
         .merge(channels::router())
+        .merge(recording::router())
 }
 
 /// Routes open to anyone: health checks and the API description.

@@ -58,6 +58,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::analytics::ApiDoc::openapi());
     doc.merge(super::channels::ApiDoc::openapi());
     doc.merge(super::actions::ApiDoc::openapi());
+    doc.merge(super::recording::ApiDoc::openapi());
     // Other route modules: one `doc.merge(super::<module>::ApiDoc::openapi());` line each.
     crate::error::document_common_errors(&mut doc);
     doc

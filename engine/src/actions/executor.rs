@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::spec::{Action, ActionSecrets};
 use crate::error::{Error, Result};
-use crate::webhooks::guard::GuardedResolver;
+use crate::ssrf::GuardedResolver;
 use crate::webhooks::signing;
 use crate::webhooks::UrlGuard;
 
@@ -229,6 +229,7 @@ impl Executor {
             tokio::time::sleep(RETRY_PAUSE).await;
         }
         outcome.latency_ms = started.elapsed().as_millis() as i64;
+        crate::agent::recorder::note_action_call(&action.name, parameters, &outcome);
         tracing::info!(
             status = outcome.status.as_str(),
             http_status = outcome.http_status,

@@ -25,6 +25,7 @@ mod answer;
 pub(crate) mod cache;
 mod model_path;
 mod pipeline;
+pub mod recorder;
 pub mod smalltalk;
 pub mod stream;
 pub mod trace;
@@ -128,9 +129,10 @@ impl Agent {
         self
     }
 
-    /// Answers are written by `model` (with the offline responder as fallback).
+    /// Answers are written by `model` (with the offline responder as fallback). Its calls
+    /// are noted when a turn is recorded ([`crate::llm::traced`]).
     pub fn with_model(mut self, model: Arc<dyn ChatModel>) -> Self {
-        self.model = Some(model);
+        self.model = Some(Arc::new(crate::llm::traced::TracedModel::new(model)));
         self
     }
 

@@ -318,7 +318,10 @@ impl Agent {
             mode: SearchMode::Hybrid,
         };
         match retriever.search(&turn.organization_id, &request).await {
-            Ok(passages) => passages,
+            Ok(passages) => {
+                super::recorder::note_retrieval(&passages);
+                passages
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "retrieval failed; answering without knowledge");
                 Vec::new()

@@ -56,8 +56,8 @@ use tokio::sync::Notify;
 
 use crate::channel::Channel;
 use crate::error::{Error, Result, ResultExt};
+use crate::ssrf::GuardedResolver;
 use crate::store::Store;
-use crate::webhooks::guard::GuardedResolver;
 use crate::webhooks::UrlGuard;
 
 pub use config::{ChannelConfig, ChannelSecrets, LoadedChannel};

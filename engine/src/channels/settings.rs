@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::webhooks::settings::{parse_duration, parse_network};
+use crate::ssrf::parse_network;
+use crate::webhooks::settings::parse_duration;
 use crate::webhooks::RetrySchedule;
 
 /// The default retry ladder: about 33 hours in all, so a provider outage of a day loses nothing.
@@ -125,7 +126,7 @@ impl ChannelSettings {
         if let Some(raw) = var("BLAIGENT_CHANNEL_ALLOW_NETWORKS") {
             self.allow_networks = raw
                 .split(',')
-                .map(|n| parse_network(n.trim()))
+                .map(parse_network)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| named("BLAIGENT_CHANNEL_ALLOW_NETWORKS", e))?;
         }

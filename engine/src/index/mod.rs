@@ -8,10 +8,13 @@
 //!   `BLAIGENT_QDRANT_URL` is set.
 //! - [`keyword::KeywordIndex`]: BM25 over the same chunks, kept in memory and rebuilt from the
 //!   vector index's payloads (the one source of truth), so it survives restarts and deletes.
+//! - [`guarded::GuardedIndex`]: wraps either with a deadline on every call, so an index that
+//!   stops answering fails fast and retrieval falls back to keywords.
 //! - `conformance` (tests only): the suite both vector implementations must pass.
 
 #[cfg(test)]
 pub mod conformance;
+pub mod guarded;
 pub mod keyword;
 pub mod qdrant_edge;
 pub mod qdrant_server;

@@ -1,6 +1,6 @@
 //! Language models: the [`ChatModel`] seam, one implementation per vendor wire format
 //! ([`openai`]: any OpenAI-compatible chat-completions endpoint), and the [`prompt`] built from
-//! agent configuration, memory and numbered passages.
+//! agent configuration, memory and numbered passages; [`traced`] notes calls for turn recording.
 //!
 //! A model is optional: without one the offline grounded responder answers. With one, any
 //! transient failure (timeout, connection error, 5xx, 429) falls back to the offline responder;
@@ -9,6 +9,7 @@
 pub mod openai;
 mod openai_tools;
 pub mod prompt;
+pub mod traced;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;

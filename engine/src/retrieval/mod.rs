@@ -265,8 +265,28 @@ impl Retriever {
                 None => Ok(None),
             }
         };
-        let (vector_hits, keyword_hits, active) =
-            futures::try_join!(vector_side, keyword_side, active)?;
+        let (vector_hits, keyword_hits, active) = futures::join!(vector_side, keyword_side, active);
+        let (keyword_hits, active) = (keyword_hits?, active?);
+        // The vector index failing (down, or past its deadline: see `index::guarded`) costs a
+        // hybrid search its semantic half, not the answer: keywords alone answer, under a
+        // stricter bar (see `keyword_fallback`). A search that asked for vectors only fails.
+        let (vector_hits, degraded) = match vector_hits {
+            Ok(hits) => (hits, false),
+            Err(err) if request.mode == SearchMode::Hybrid => {
+                tracing::warn!(
+                    error = %err.chain(),
+                    "vector search failed; answering from keyword retrieval only"
+                );
+                (Vec::new(), true)
+            }
+            Err(err) => return Err(err),
+        };
+        let use_vectors = use_vectors && !degraded;
+        let keyword_hits = if degraded {
+            self.keyword_fallback(query, keyword_hits)
+        } else {
+            keyword_hits
+        };
 
         let is_live = |chunk: &Chunk| match &active {
             Some(map) => map.get(&chunk.document_id) == Some(&chunk.generation),
@@ -377,6 +397,32 @@ impl Retriever {
 impl Retriever {
     /// True when `chunk` holds at least two, and at least half, of the query's distinct terms.
     fn shares_most_terms(&self, query: &str, chunk: &Chunk) -> bool {
+        let (shared, wanted) = self.shared_terms(query, chunk);
+        shared >= 2 && shared * 2 >= wanted
+    }
+
+    /// The keyword hits that may answer on their own, without the vector side's relevance
+    /// cut-off: those holding at least half of the query's distinct terms (and two of them
+    /// when it has two or more). BM25 returns any chunk sharing one word with the question
+    /// ("Do you ship to Mars?" finds the shipping policy); this bar keeps the answer to
+    /// passages that are about what was asked, so a degraded answer says less, never
+    /// something unrelated.
+    fn keyword_fallback(
+        &self,
+        query: &str,
+        hits: Vec<(Arc<Chunk>, f32)>,
+    ) -> Vec<(Arc<Chunk>, f32)> {
+        hits.into_iter()
+            .filter(|(chunk, _)| {
+                let (shared, wanted) = self.shared_terms(query, chunk);
+                wanted > 0 && shared >= wanted.min(2) && shared * 2 >= wanted
+            })
+            .collect()
+    }
+
+    /// How many of the query's distinct terms `chunk` (title, headings, text) holds, and how
+    /// many distinct terms the query has.
+    fn shared_terms(&self, query: &str, chunk: &Chunk) -> (usize, usize) {
         let analyzer = self.keywords.analyzer();
         let wanted: HashSet<String> = analyzer.terms(query).into_iter().collect();
         let mut text = chunk.title.clone();
@@ -387,8 +433,7 @@ impl Retriever {
         text.push(' ');
         text.push_str(&chunk.text);
         let present: HashSet<String> = analyzer.terms(&text).into_iter().collect();
-        let shared = wanted.intersection(&present).count();
-        shared >= 2 && shared * 2 >= wanted.len()
+        (wanted.intersection(&present).count(), wanted.len())
     }
 }
 

@@ -185,3 +185,111 @@ async fn only_the_active_generation_is_retrieved_and_survives_a_restart_of_the_k
         .expect("search")
         .is_empty());
 }
+
+/// The embedded index whose searches fail while `down` is set (a Qdrant server gone away
+/// after the keyword index was loaded).
+struct SearchOutage {
+    inner: Arc<dyn VectorIndex>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl VectorIndex for SearchOutage {
+    fn name(&self) -> &'static str {
+        "search-outage"
+    }
+    async fn ensure_collection(&self, dimension: usize) -> Result<()> {
+        self.inner.ensure_collection(dimension).await
+    }
+    async fn upsert(&self, points: Vec<IndexPoint>) -> Result<()> {
+        self.inner.upsert(points).await
+    }
+    async fn delete_document(&self, org: &OrganizationId, document: &DocumentId) -> Result<()> {
+        self.inner.delete_document(org, document).await
+    }
+    async fn delete_other_generations(
+        &self,
+        org: &OrganizationId,
+        document: &DocumentId,
+        keep: i64,
+    ) -> Result<()> {
+        self.inner
+            .delete_other_generations(org, document, keep)
+            .await
+    }
+    async fn delete_points(&self, ids: Vec<uuid::Uuid>) -> Result<()> {
+        self.inner.delete_points(ids).await
+    }
+    async fn search(
+        &self,
+        org: &OrganizationId,
+        vector: Vec<f32>,
+        top_k: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<crate::index::IndexHit>> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::error::Error::unavailable("connection refused"));
+        }
+        self.inner.search(org, vector, top_k, filter).await
+    }
+    async fn scroll(
+        &self,
+        org: &OrganizationId,
+        after: Option<uuid::Uuid>,
+        limit: usize,
+    ) -> Result<crate::index::ScrollPage> {
+        self.inner.scroll(org, after, limit).await
+    }
+    async fn count(&self, org: &OrganizationId) -> Result<u64> {
+        self.inner.count(org).await
+    }
+    async fn health(&self) -> Result<()> {
+        self.inner.health().await
+    }
+}
+
+#[tokio::test]
+async fn without_vectors_a_hybrid_search_answers_from_keywords_that_match_the_question() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let edge = EdgeIndex::open_async(dir.path().join("qdrant"), 384)
+        .await
+        .expect("open index");
+    let index = Arc::new(SearchOutage {
+        inner: Arc::new(edge),
+        down: std::sync::atomic::AtomicBool::new(false),
+    });
+    let retriever = Retriever::new(EMBEDDER.clone(), index.clone());
+    let org = OrganizationId::new();
+    retriever
+        .index_chunks(faq_chunks(&org, &DocumentId::new(), 1))
+        .await
+        .expect("index");
+    index.down.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let passages = retriever
+        .search(
+            &org,
+            &request("Which payment methods do you accept?", SearchMode::Hybrid),
+        )
+        .await
+        .expect("a degraded search still answers");
+    assert_eq!(passages[0].heading_path, vec!["Payment"]);
+    assert!(passages.iter().all(|p| p.vector_score.is_none()));
+    // One shared word is not enough without the semantic cut-off.
+    for unrelated in [
+        "Do you ship to Mars?",
+        "What is the capital of France?",
+        "Can I pay my electricity bill here?",
+    ] {
+        let passages = retriever
+            .search(&org, &request(unrelated, SearchMode::Hybrid))
+            .await
+            .expect("search");
+        assert!(passages.is_empty(), "{unrelated}: {passages:?}");
+    }
+    // Asking for vectors only is an error the caller sees.
+    assert!(retriever
+        .search(&org, &request("refund", SearchMode::Vector))
+        .await
+        .is_err());
+}

@@ -3,7 +3,9 @@
 //! response and resolution times, top intents, a per-channel breakdown and a daily series.
 //!
 //! The database computes every count (see [`crate::store::analytics`]); this module only
-//! turns additive tallies into rates. Every figure's definition is in `docs/lifecycle.md`.
+//! turns additive tallies into rates. [`summary`] reads whole days from the daily rollup and
+//! the rest live; [`summary_live`] reads everything live and must give the same summary (the
+//! integration tests compare them). Every figure's definition is in `docs/lifecycle.md`.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +17,7 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::ids::OrganizationId;
-use crate::store::analytics::{Cell, Duration, Scope, Tally, DAY_MS};
+use crate::store::analytics::{Cell, Duration, Scope, Source, Tally, DAY_MS};
 use crate::store::{now_ms, Store};
 
 /// The period when the caller gives none: the last 30 days.
@@ -110,9 +112,30 @@ pub struct DayFigures {
     pub figures: Figures,
 }
 
-/// Computes the organization's summary.
+/// Computes the organization's summary: whole days from the daily rollup, the partial days at
+/// the period's edges and the medians from the conversations.
 #[tracing::instrument(skip_all, fields(org = %org))]
 pub async fn summary(store: &Store, org: &OrganizationId, query: &SummaryQuery) -> Result<Summary> {
+    summary_from(store, org, query, Source::Rollup).await
+}
+
+/// Computes the organization's summary from the conversations alone, without the rollup: the
+/// reference [`summary`] must equal (slower over long periods).
+#[tracing::instrument(skip_all, fields(org = %org))]
+pub async fn summary_live(
+    store: &Store,
+    org: &OrganizationId,
+    query: &SummaryQuery,
+) -> Result<Summary> {
+    summary_from(store, org, query, Source::Live).await
+}
+
+async fn summary_from(
+    store: &Store,
+    org: &OrganizationId,
+    query: &SummaryQuery,
+    source: Source,
+) -> Result<Summary> {
     let granularity = query.granularity.as_deref().unwrap_or("day");
     if granularity != "day" {
         return Err(Error::unprocessable("granularity: only 'day' is supported"));
@@ -143,8 +166,8 @@ pub async fn summary(store: &Store, org: &OrganizationId, query: &SummaryQuery) 
     // SQLite, a backend process on PostgreSQL), so the summary uses every core. The medians
     // need the counts of the tally, so they form the second round.
     let (cells, intents) = futures::try_join!(
-        store.tally_cells(&scope),
-        store.top_intents(&scope, TOP_INTENTS)
+        store.tally_cells(&scope, source),
+        store.top_intents(&scope, TOP_INTENTS, source)
     )?;
     let Folded {
         totals,

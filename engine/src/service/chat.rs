@@ -151,7 +151,13 @@ pub async fn chat(
         history,
         config,
     };
-    let reply = agent.handle(&turn).await?;
+    // Recording (issue 9): one cached lookup; the stages note their data only inside capture.
+    let (reply, log) = if store.recording_enabled(org).await? {
+        let (reply, log) = crate::agent::recorder::capture(agent.handle(&turn)).await;
+        (reply?, Some(log))
+    } else {
+        (agent.handle(&turn).await?, None)
+    };
 
     let message_id = MessageId::new();
     let record = TurnRecord {
@@ -199,6 +205,9 @@ pub async fn chat(
     };
     store.record_turn(&record).await?;
     crate::events::signal::notify_committed();
+    if let Some(log) = log {
+        save_recording(store, &turn, &reply, log, &customer_message_id, &message_id).await;
+    }
     Ok(ChatOutcome {
         reply,
         conversation_id,
@@ -206,6 +215,28 @@ pub async fn chat(
         customer_message_id,
         new_conversation: new_conversation.is_some(),
     })
+}
+
+/// Stores the trace of a recorded turn. A failure is logged, never the customer's problem.
+async fn save_recording(
+    store: &Store,
+    turn: &Turn,
+    reply: &Reply,
+    log: crate::agent::trace::TurnLog,
+    customer_message_id: &MessageId,
+    message_id: &MessageId,
+) {
+    let trace = crate::agent::trace::TurnTrace::record(turn, reply, log);
+    let new = crate::store::recording::NewTurnRecording {
+        organization_id: &turn.organization_id,
+        conversation_id: &turn.conversation_id,
+        customer_message_id,
+        message_id,
+        trace: &trace,
+    };
+    if let Err(e) = store.insert_turn_recording(&new).await {
+        tracing::warn!(error = %e.chain(), "storing the turn recording failed");
+    }
 }
 
 /// Validates the request and checks it is for the caller's organization.

@@ -25,7 +25,7 @@ impl Store {
         .bind(external_id)
         .bind(now)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         self.customer_by_external_id(org, external_id)
             .await?

@@ -390,7 +390,7 @@ impl Store {
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?
             .rows_affected();
         if claimed == 0 {

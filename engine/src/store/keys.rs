@@ -239,7 +239,7 @@ impl Store {
         sqlx::query("update api_keys set last_used_at = $1 where id = $2")
             .bind(at)
             .bind(id.as_str())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

@@ -26,7 +26,15 @@
 //! - [`channels`] — channel accounts, identities, threads, inbound dedupe, the send queue.
 //! - [`limits`] — shared token buckets (the rate limiter several replicas agree on).
 //! - [`lifecycle`] — status changes and their log, human replies, CSAT, the inbox, auto-resolve.
+//! - [`recording`] — the per-organization recording switch and recorded turns (replay).
 //! - [`users`] — dashboard team members, their sessions and the configuration audit log.
+//! - `wal` — the background WAL checkpointer (SQLite).
+//!
+//! Writes on SQLite go through one writer connection ([`Store::begin`], [`Store::writer`]):
+//! SQLite admits one writer at a time anyway, and waiting for it in process is a fair FIFO
+//! queue, where waiting inside SQLite is a busy handler that sleeps in growing steps (up to
+//! 100 ms a try) and let a writer sleep far longer than the lock was held. Reads use the
+//! reader pool ([`Store::pool`]) and run beside the writer (WAL).
 
 pub mod actions;
 pub mod agent_configs;
@@ -43,17 +51,20 @@ pub mod limits;
 pub mod memory;
 pub mod messages;
 pub mod orgs;
+pub mod recording;
 pub mod usage;
 pub mod users;
+mod wal;
 pub mod webhooks;
 pub mod widget;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 use crate::error::{Error, Result, ResultExt};
 
@@ -67,8 +78,13 @@ pub enum Dialect {
 /// The database handle shared by the whole process. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
+    /// Every statement on PostgreSQL; the readers on SQLite.
     pool: AnyPool,
+    /// SQLite: the one writer connection. PostgreSQL: the same pool as `pool`.
+    writer: AnyPool,
     dialect: Dialect,
+    /// SQLite files: the background WAL checkpointer, stopped with the last clone.
+    _checkpointer: Option<Arc<wal::Checkpointer>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -80,9 +96,16 @@ impl std::fmt::Debug for Store {
 }
 
 /// Pool sizes. SQLite serialises writers anyway, so a handful of connections covers the
-/// readers; PostgreSQL gets more so concurrent requests do not queue on the pool.
+/// readers (plus the one writer connection); PostgreSQL gets more so concurrent requests do
+/// not queue on the pool.
 const SQLITE_MAX_CONNECTIONS: u32 = 8;
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+
+/// A PostgreSQL connection idle for longer than this is pinged before it is handed out (a
+/// server restart or a cut network is then noticed before a request fails on it). Busier
+/// connections are not: sqlx's default pings on every acquire, one extra round trip per
+/// statement.
+const POSTGRES_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// How long a request may wait for a free connection before the store reports itself
 /// unavailable (503) rather than hanging.
@@ -106,39 +129,59 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| Error::invalid("the database URL is not valid").with_source(e))?;
-        let pool = match dialect {
+        let unavailable =
+            |e: sqlx::Error| Error::unavailable("could not connect to the database").with_source(e);
+        match dialect {
             Dialect::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(SQLITE_MAX_CONNECTIONS)
+                // A private in-memory database exists once per connection, so it cannot have
+                // a separate writer, nor a log to checkpoint.
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let background = !in_memory && tokio::runtime::Handle::try_current().is_ok();
+                let autocheckpoint = background.then_some(wal::AUTOCHECKPOINT_PAGES);
+                let pool = sqlite_pool(SQLITE_MAX_CONNECTIONS, autocheckpoint)
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(unavailable)?;
+                let writer = if in_memory {
+                    pool.clone()
+                } else {
+                    sqlite_pool(1, autocheckpoint)
+                        .connect_with(options)
+                        .await
+                        .map_err(unavailable)?
+                };
+                let checkpointer = background.then(|| Arc::new(wal::spawn(pool.clone())));
+                Ok(Store {
+                    pool,
+                    writer,
+                    dialect,
+                    _checkpointer: checkpointer,
+                })
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(POSTGRES_MAX_CONNECTIONS)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .after_connect(|conn, _meta| {
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
                         Box::pin(async move {
-                            // WAL lets readers run beside the one writer; NORMAL sync is
-                            // durable across application crashes (not power loss of the last
-                            // transactions), the usual trade-off for WAL.
-                            conn.execute("pragma journal_mode = wal").await?;
-                            conn.execute("pragma synchronous = normal").await?;
-                            conn.execute("pragma foreign_keys = on").await?;
-                            conn.execute(
-                                format!("pragma busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str(),
-                            )
-                            .await?;
-                            Ok(())
+                            if meta.idle_for > POSTGRES_PING_AFTER_IDLE {
+                                conn.ping().await?;
+                            }
+                            Ok(true)
                         })
                     })
                     .connect_with(options)
                     .await
-            }
-            Dialect::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(POSTGRES_MAX_CONNECTIONS)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(options)
-                    .await
+                    .map_err(unavailable)?;
+                Ok(Store {
+                    writer: pool.clone(),
+                    pool,
+                    dialect,
+                    _checkpointer: None,
+                })
             }
         }
-        .map_err(|e| Error::unavailable("could not connect to the database").with_source(e))?;
-        Ok(Store { pool, dialect })
     }
 
     /// Applies every pending migration of this store's dialect.
@@ -154,21 +197,34 @@ impl Store {
             .or_internal("applying database migrations failed")
     }
 
-    /// The underlying pool, for domain modules and tests.
+    /// The underlying pool, for domain modules and tests. On SQLite its connections are
+    /// meant for reads: a write through it waits in SQLite's busy handler for the writer
+    /// connection's lock; write with [`Store::writer`] or [`Store::begin`] instead.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for a single-statement write outside a transaction: on SQLite the one
+    /// writer connection (writes queue for it in process, in order), on PostgreSQL the pool.
+    /// Never use it while holding a transaction from [`Store::begin`]: on SQLite that waits
+    /// for itself until the acquire timeout.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock up front
-    /// (`begin immediate`), so two transactions never deadlock upgrading a read lock; keep it
-    /// short and never call a model or a remote service while it is open.
+    /// Starts a write transaction. On SQLite it runs on the one writer connection, so it
+    /// waits in process for the transaction before it to finish, then takes the write lock
+    /// up front (`begin immediate`), so two transactions never deadlock upgrading a read
+    /// lock. Keep it short and never call a model or a remote service while it is open: every
+    /// other write waits for it. Never start a second one while holding one (on SQLite it
+    /// would wait for itself until the acquire timeout).
     pub async fn begin(&self) -> Result<Transaction<'static, Any>> {
         let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("begin immediate").await?,
+            Dialect::Sqlite => self.writer.begin_with("begin immediate").await?,
             Dialect::Postgres => self.pool.begin().await?,
         };
         Ok(tx)
@@ -180,10 +236,40 @@ impl Store {
         Ok(())
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pools, waiting for connections to be returned.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// The options of a SQLite pool of `max` connections. Every connection runs in WAL mode with
+/// foreign keys on and a busy timeout; `autocheckpoint` replaces SQLite's automatic
+/// checkpoint threshold while the background checkpointer runs ([`wal`]).
+fn sqlite_pool(max: u32, autocheckpoint: Option<u32>) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A local file cannot hang up: sqlx's default ping before each acquire would only
+        // add a round trip to the connection's thread per statement.
+        .test_before_acquire(false)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers run beside the one writer; NORMAL sync is durable across
+                // application crashes (not power loss of the last transactions), the usual
+                // trade-off for WAL.
+                conn.execute("pragma journal_mode = wal").await?;
+                conn.execute("pragma synchronous = normal").await?;
+                conn.execute("pragma foreign_keys = on").await?;
+                conn.execute(format!("pragma busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+                    .await?;
+                if let Some(pages) = autocheckpoint {
+                    conn.execute(format!("pragma wal_autocheckpoint = {pages}").as_str())
+                        .await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 /// Milliseconds since the unix epoch, the unit of every stored timestamp.

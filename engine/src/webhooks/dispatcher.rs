@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 
-use super::guard::GuardedResolver;
 use super::signing::{
     self, HEADER_ATTEMPT, HEADER_EVENT, HEADER_EVENT_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use super::{UrlGuard, WebhookSettings};
 use crate::error::{Result, ResultExt};
 use crate::events::signal;
+use crate::ssrf::GuardedResolver;
 use crate::store::events::{AttemptOutcome, ClaimedDelivery};
 use crate::store::{now_ms, Store};
 

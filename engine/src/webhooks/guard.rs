@@ -1,19 +1,19 @@
-//! The SSRF guard for webhook URLs: an organization must not be able to make the platform
-//! POST into its own private network (cloud metadata, databases, admin consoles).
+//! The SSRF guard for webhook URLs, in the words of the webhook API: an organization must not
+//! be able to make the platform POST into its own private network. The policy itself (which
+//! addresses are public, the allowlist, the connection-time resolver) is [`crate::ssrf`].
 //!
 //! Checked twice: when an endpoint is created or changed ([`UrlGuard::check_url`] plus
 //! [`UrlGuard::check_resolved`]), and at every delivery, where the HTTP client resolves names
-//! through [`GuardedResolver`] so a name that later points inside (DNS rebinding) is refused at
-//! connection time. Redirects are never followed. Networks in the allowlist (configuration;
-//! the tests allow `127.0.0.1/32`) are exempt.
+//! through [`crate::ssrf::GuardedResolver`] so a name that later points inside (DNS rebinding) is refused at
+//! connection time. Redirects are never followed.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 use url::{Host, Url};
 
 use crate::error::{Error, Result};
+use crate::ssrf::{AddressGuard, UrlRefusal};
 
 /// Longest accepted URL.
 pub const MAX_URL_LEN: usize = 2048;
@@ -21,55 +21,44 @@ pub const MAX_URL_LEN: usize = 2048;
 /// Decides which URLs and addresses deliveries may go to.
 #[derive(Debug, Clone, Default)]
 pub struct UrlGuard {
-    allow: Arc<Vec<IpNet>>,
+    addresses: AddressGuard,
+}
+
+impl From<UrlGuard> for AddressGuard {
+    fn from(guard: UrlGuard) -> Self {
+        guard.addresses
+    }
 }
 
 impl UrlGuard {
     /// A guard that refuses non-public addresses except those inside `allow`.
     pub fn new(allow: Vec<IpNet>) -> Self {
         UrlGuard {
-            allow: Arc::new(allow),
+            addresses: AddressGuard::new(allow),
         }
     }
 
     /// Tells whether a delivery may connect to `ip`.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        self.allow.iter().any(|net| net.contains(&ip)) || is_public(ip)
+        self.addresses.allows(ip)
     }
 
     /// Parses and checks a URL without touching the network: http or https, a host, no
-    /// credentials, and, when the host is an address, an allowed one.
+    /// credentials, and, when the host is an address, an allowed one. Errors name the field.
     pub fn check_url(&self, raw: &str) -> Result<Url> {
         let bad = |why: &str| Error::unprocessable(format!("url: {why}"));
         if raw.len() > MAX_URL_LEN {
             return Err(bad(&format!("must be at most {MAX_URL_LEN} characters")));
         }
-        let url = Url::parse(raw.trim()).map_err(|e| bad(&format!("not a valid URL ({e})")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad("must start with https:// or http://"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad("must not contain credentials"));
-        }
-        let ip = match url.host() {
-            None => return Err(bad("must name a host")),
-            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            Some(Host::Domain(name)) => {
-                let name = name.trim_end_matches('.').to_ascii_lowercase();
-                if name == "localhost" || name.ends_with(".localhost") {
-                    Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
-                } else {
-                    None
-                }
-            }
-        };
-        if let Some(ip) = ip {
-            if !self.allows(ip) {
-                return Err(bad("points to a private or reserved address"));
-            }
-        }
-        Ok(url)
+        self.addresses
+            .check_url(raw)
+            .map_err(|refusal| match refusal {
+                UrlRefusal::Malformed(why) => bad(&format!("not a valid URL ({why})")),
+                UrlRefusal::Scheme => bad("must start with https:// or http://"),
+                UrlRefusal::Credentials => bad("must not contain credentials"),
+                UrlRefusal::NoHost => bad("must name a host"),
+                UrlRefusal::Address(_) => bad("points to a private or reserved address"),
+            })
     }
 
     /// Resolves the URL's host and refuses it when any address is not allowed. A name that
@@ -90,79 +79,6 @@ impl UrlGuard {
             }
         }
         Ok(())
-    }
-}
-
-/// Tells whether `ip` is a public unicast address.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => is_public_v4(ip),
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(ip),
-        },
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (18..20).contains(&b)) // benchmarking
-        || a >= 240) // reserved
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link local
-        || (first & 0xffc0) == 0xfec0 // site local (deprecated)
-        || ip.segments()[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible ::a.b.c.d (deprecated)
-        || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
-        || first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64, may reach IPv4 inside
-}
-
-/// A DNS resolver for the delivery client that drops addresses the guard refuses, so the
-/// check and the connection use the very same answer.
-#[derive(Debug, Clone)]
-pub struct GuardedResolver {
-    guard: UrlGuard,
-}
-
-impl GuardedResolver {
-    pub fn new(guard: UrlGuard) -> Self {
-        GuardedResolver { guard }
-    }
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let guard = self.guard.clone();
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|addr| guard.allows(addr.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!(
-                    "'{host}' resolves to no public address (blocked by the SSRF guard)"
-                )
-                .into());
-            }
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
     }
 }
 

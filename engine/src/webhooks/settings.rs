@@ -19,6 +19,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::{RetrySchedule, UrlGuard};
+use crate::ssrf::parse_network;
 
 /// How deliveries behave; the server fills it from its configuration.
 #[derive(Debug, Clone)]
@@ -126,7 +127,7 @@ impl WebhookSettings {
         if let Some(raw) = var("BLAIGENT_WEBHOOK_ALLOW_NETWORKS") {
             let nets = raw
                 .split(',')
-                .map(|n| parse_network(n.trim()))
+                .map(parse_network)
                 .collect::<Result<Vec<_>, _>>();
             self.allow_networks = named("BLAIGENT_WEBHOOK_ALLOW_NETWORKS", nets)?;
         }
@@ -165,13 +166,6 @@ fn parse_count(raw: &str) -> Result<usize, String> {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("'{raw}' must be a whole number of at least 1")),
     }
-}
-
-/// Parses a CIDR (`10.0.0.0/8`) or a single address (`127.0.0.1`).
-pub fn parse_network(raw: &str) -> Result<IpNet, String> {
-    raw.parse::<IpNet>()
-        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("'{raw}' is not a network like 10.0.0.0/8 or an address"))
 }
 
 #[cfg(test)]

@@ -168,9 +168,42 @@ pub fn run(ctx: &Context, splits: &Splits, options: &IntentOptions) -> Result<Re
     if train.is_empty() || scored.is_empty() {
         bail!("{}: empty train or test split", splits.name);
     }
-    let train_vectors = ctx.cache.embed(&texts(&train))?;
-    let scored_vectors = ctx.cache.embed(&texts(&scored))?;
-    let validation_vectors = ctx.cache.embed(&texts(&validation))?;
+    let (train_vectors, scored_vectors, validation_vectors) = if options.dev {
+        // The held-out tenth and the rest are both parts of train: embed train once (the
+        // same cache entry as a test run) and look the rows up.
+        let (full, _, _) = train_and_scored(splits, false);
+        let vectors = ctx.cache.embed(&texts(&full))?;
+        let by_text: std::collections::HashMap<&str, &Vec<f32>> =
+            full.iter().map(|r| r.text.as_str()).zip(&vectors).collect();
+        let look_up = |rows: &[Labelled]| -> Result<Vec<Vec<f32>>> {
+            rows.iter()
+                .map(|r| {
+                    by_text
+                        .get(r.text.as_str())
+                        .map(|v| (*v).clone())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("{name}: a dev row is not in train", name = splits.name)
+                        })
+                })
+                .collect()
+        };
+        if splits.validation.is_empty() {
+            (look_up(&train)?, look_up(&scored)?, Vec::new())
+        } else {
+            let validation_vectors = ctx.cache.embed(&texts(&validation))?;
+            (
+                vectors,
+                ctx.cache.embed(&texts(&scored))?,
+                validation_vectors,
+            )
+        }
+    } else {
+        (
+            ctx.cache.embed(&texts(&train))?,
+            ctx.cache.embed(&texts(&scored))?,
+            ctx.cache.embed(&texts(&validation))?,
+        )
+    };
     let name = &splits.name;
     let split_name = if options.dev { "validation" } else { "test" };
     let mut report = Report::new(

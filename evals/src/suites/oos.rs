@@ -8,7 +8,8 @@
 //! Reported on the test split: in-scope accuracy (right intent and not rejected), out-of-scope
 //! recall and precision, at the shipped settings and at the rule chosen on the validation
 //! split (the highest out-of-scope recall that costs at most one point of in-scope accuracy),
-//! plus the curve over thresholds.
+//! at the rule chosen the other way round (the highest in-scope accuracy at a minimum
+//! validation recall, [`choose_rule_for_recall`]), plus the curve over thresholds.
 
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -127,30 +128,69 @@ pub fn choose_rule(gold: &[String], predictions: &[Scored]) -> Rule {
         energy_floor: None,
     };
     let base = score_rule(gold, predictions, &none).in_scope_accuracy;
-    let energies = std::iter::once(None).chain((0..=60).map(|i| Some(-4.0 + f64::from(i) * 0.1)));
     let mut best = ((f64::MIN, f64::MIN), none);
-    for energy_floor in energies {
-        for floor_step in 0..=22 {
-            for step in 0..=50 {
-                let rule = Rule {
-                    threshold: f64::from(step) * 0.02,
-                    similarity_floor: f64::from(floor_step) * 0.04,
-                    energy_floor,
-                };
-                let p = score_rule(gold, predictions, &rule);
-                if p.in_scope_accuracy + 1e-12 < base - ALLOWED_IN_SCOPE_LOSS {
-                    continue;
-                }
-                let key = (p.oos_recall, p.in_scope_accuracy);
-                if key.0 > best.0 .0 + 1e-12
-                    || ((key.0 - best.0 .0).abs() <= 1e-12 && key.1 > best.0 .1 + 1e-12)
-                {
-                    best = (key, rule);
-                }
-            }
+    for rule in rule_grid() {
+        let p = score_rule(gold, predictions, &rule);
+        if p.in_scope_accuracy + 1e-12 < base - ALLOWED_IN_SCOPE_LOSS {
+            continue;
+        }
+        let key = (p.oos_recall, p.in_scope_accuracy);
+        if key.0 > best.0 .0 + 1e-12
+            || ((key.0 - best.0 .0).abs() <= 1e-12 && key.1 > best.0 .1 + 1e-12)
+        {
+            best = (key, rule);
         }
     }
     best.1
+}
+
+/// The rules both choosers search, in their tie-breaking order: energy floor off, then -4 to
+/// 2 in steps of 0.1; within it similarity floor 0 to 0.88 in steps of 0.04; within it
+/// confidence threshold 0 to 1 in steps of 0.02.
+fn rule_grid() -> impl Iterator<Item = Rule> {
+    std::iter::once(None)
+        .chain((0..=60).map(|i| Some(-4.0 + f64::from(i) * 0.1)))
+        .flat_map(|energy_floor| {
+            (0..=22).flat_map(move |floor_step| {
+                (0..=50).map(move |step| Rule {
+                    threshold: f64::from(step) * 0.02,
+                    similarity_floor: f64::from(floor_step) * 0.04,
+                    energy_floor,
+                })
+            })
+        })
+}
+
+/// The out-of-scope recall a rule chosen by [`choose_rule_for_recall`] must reach on the
+/// validation split: the 70% target plus about one standard error of a recall measured on
+/// CLINC150's 100 validation out-of-scope rows (sqrt(0.7 x 0.3 / 100) = 4.6 points). Measured,
+/// that margin is too small: CLINC150's test out-of-scope rows are harder than its validation
+/// rows (`docs/quality.md`), which is why this rule is reported but not shipped.
+pub const MIN_VALIDATION_RECALL: f64 = 0.75;
+
+/// The rule (on the grid of [`choose_rule`]) with the highest in-scope accuracy whose
+/// out-of-scope recall is at least `min_recall`; ties go to the higher recall, then to the
+/// first found. `None` when no rule reaches `min_recall`.
+pub fn choose_rule_for_recall(
+    gold: &[String],
+    predictions: &[Scored],
+    min_recall: f64,
+) -> Option<Rule> {
+    let mut best: Option<((f64, f64), Rule)> = None;
+    for rule in rule_grid() {
+        let p = score_rule(gold, predictions, &rule);
+        if p.oos_recall + 1e-12 < min_recall {
+            continue;
+        }
+        let key = (p.in_scope_accuracy, p.oos_recall);
+        let better = best.as_ref().is_none_or(|(b, _)| {
+            key.0 > b.0 + 1e-12 || ((key.0 - b.0).abs() <= 1e-12 && key.1 > b.1 + 1e-12)
+        });
+        if better {
+            best = Some((key, rule));
+        }
+    }
+    best.map(|(_, rule)| rule)
 }
 
 /// Best label, confidence, nearest-example similarity and energy of every row.
@@ -197,6 +237,11 @@ pub fn run(ctx: &Context, splits: &Splits) -> Result<Report> {
     let validation_gold = gold(&splits.validation);
     let validation_predictions = score_rows(&classifier, &splits.validation, &validation_vectors);
     let chosen = choose_rule(&validation_gold, &validation_predictions);
+    let chosen_for_recall = choose_rule_for_recall(
+        &validation_gold,
+        &validation_predictions,
+        MIN_VALIDATION_RECALL,
+    );
     let test_gold = gold(&splits.test);
     let test_predictions = score_rows(&classifier, &splits.test, &test_vectors);
     let shipped = Rule {
@@ -210,7 +255,11 @@ pub fn run(ctx: &Context, splits: &Splits) -> Result<Report> {
         "oos",
         json!({"dataset": name, "settings": ctx.settings, "temperature": temperature}),
     );
-    for (tag, rule) in [("shipped", shipped), ("validation_chosen", chosen)] {
+    let mut rules = vec![("shipped", shipped), ("validation_chosen", chosen)];
+    rules.extend(chosen_for_recall.map(|rule| ("validation_chosen_for_recall", rule)));
+    for (tag, rule) in rules {
+        let v = score_rule(&validation_gold, &validation_predictions, &rule);
+        report.detail(&format!("{tag}.validation"), json!(v));
         let p = score_rule(&test_gold, &test_predictions, &rule);
         report.push(format!("{name}.{tag}.threshold"), rule.threshold, None);
         report.push(
@@ -312,5 +361,15 @@ mod tests {
         let rule = choose_rule(&gold, &scored);
         assert_eq!((rule.threshold, rule.similarity_floor), (0.32, 0.0));
         assert_eq!(rule.energy_floor, None);
+        // Asking for all the out-of-scope rows costs the in-scope row at 0.4 but not the one
+        // at 0.9: the lowest threshold above 0.8 that keeps it is 0.82.
+        let rule = choose_rule_for_recall(&gold, &scored, 1.0).expect("reachable");
+        assert!((rule.threshold - 0.82).abs() < 1e-9, "{rule:?}");
+        let p = score_rule(&gold, &scored, &rule);
+        assert_eq!((p.in_scope_accuracy, p.oos_recall), (0.5, 1.0));
+        // Half the recall is reached without losing an in-scope row.
+        let rule = choose_rule_for_recall(&gold, &scored, 0.5).expect("reachable");
+        let p = score_rule(&gold, &scored, &rule);
+        assert_eq!((p.in_scope_accuracy, p.oos_recall), (1.0, 0.5));
     }
 }

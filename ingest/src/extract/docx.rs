@@ -10,9 +10,11 @@
 //! - other paragraphs become paragraphs (tabs and line breaks kept);
 //! - a table becomes one line per row, its cells joined by ` | `.
 //!
-//! Zip bombs: the entry is inflated through a reader capped at [`MAX_XML_BYTES`]; an archive
-//! whose `document.xml` grows past it is refused (413-style "too large"), whatever its
-//! header claims.
+//! Bombs: the entry is inflated through a reader capped at [`MAX_XML_BYTES`], whatever its
+//! header claims; the archive may list at most [`MAX_ENTRIES`] entries; the XML may hold at
+//! most [`MAX_XML_NODES`] nodes nested at most [`MAX_XML_DEPTH`] deep, and is walked in time
+//! linear in its size. A file past any of these is unreadable (the document ends `failed`
+//! with the reason), never a server that runs out of memory or time.
 
 use std::io::Read;
 
@@ -25,6 +27,18 @@ use crate::normalize::normalize;
 /// Largest `word/document.xml` inflated: a 300-page text document is about 5 MB of XML, so
 /// 32 MB leaves room for heavy formatting and stops a small file from inflating to gigabytes.
 pub const MAX_XML_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Most entries an archive may list: a long document with many images has a few hundred.
+pub const MAX_ENTRIES: usize = 5_000;
+
+/// Most XML nodes parsed (elements, text, attributes not counted): heavy formatting spends
+/// about three nodes per word, so 2 million covers the largest documents at [`MAX_XML_BYTES`],
+/// and caps the parsed tree at roughly 150 MB instead of letting 32 MB of `<a/>` become
+/// eight million nodes.
+pub const MAX_XML_NODES: u32 = 2_000_000;
+
+/// Deepest element nesting: real documents nest tables in tables a few levels, under 30.
+pub const MAX_XML_DEPTH: usize = 256;
 
 /// The WordprocessingML namespace.
 const W: &str = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
@@ -81,6 +95,11 @@ fn read_entry(bytes: &[u8], name: &str, cap: u64) -> Result<Vec<u8>> {
         .find(|&at| u32_at(bytes, at).ok() == Some(EOCD_SIGNATURE))
         .ok_or_else(|| corrupt("no zip directory (is it an old binary .doc?)"))?;
     let entries = u16_at(bytes, eocd + 10)?;
+    if entries > MAX_ENTRIES {
+        return Err(Error::unprocessable(format!(
+            "the .docx archive lists {entries} entries; at most {MAX_ENTRIES} are accepted"
+        )));
+    }
     let mut at = u32_at(bytes, eocd + 16)? as usize;
     for _ in 0..entries {
         if u32_at(bytes, at)? != CENTRAL_SIGNATURE {
@@ -129,8 +148,10 @@ fn capped(reader: impl Read, cap: u64) -> Result<Vec<u8>> {
         .read_to_end(&mut out)
         .map_err(|e| corrupt(&format!("cannot inflate: {e}")))?;
     if out.len() as u64 > cap {
-        return Err(Error::too_large(format!(
-            "the Word document's text inflates past {} KB",
+        // Unprocessable, not "too large": the upload itself was small, and the document is
+        // listed as `failed` with this reason like any other unreadable file.
+        return Err(Error::unprocessable(format!(
+            "the Word document's text inflates past {} KB (a zip bomb?); at most that much is read",
             cap / 1024
         )));
     }
@@ -139,8 +160,17 @@ fn capped(reader: impl Read, cap: u64) -> Result<Vec<u8>> {
 
 /// The document body as Markdown: headings, paragraphs and table rows in order.
 fn document_markdown(xml: &str) -> Result<String> {
-    let document = Document::parse(xml)
-        .map_err(|e| corrupt(&format!("word/document.xml is not valid XML ({e})")))?;
+    check_depth(xml)?;
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_XML_NODES,
+    };
+    let document = Document::parse_with_options(xml, options).map_err(|e| match e {
+        roxmltree::Error::NodesLimitReached => Error::unprocessable(format!(
+            "word/document.xml has more than {MAX_XML_NODES} XML nodes; at most that many are read"
+        )),
+        e => corrupt(&format!("word/document.xml is not valid XML ({e})")),
+    })?;
     let body = document
         .descendants()
         .find(|n| is_w(n, "body"))
@@ -171,6 +201,51 @@ fn document_markdown(xml: &str) -> Result<String> {
     Ok(blocks.join("\n\n"))
 }
 
+/// Refuses XML nested deeper than [`MAX_XML_DEPTH`] before it is parsed: the XML parser
+/// recurses per level (50,000 nested elements overflow a thread's stack and abort the whole
+/// server), and every walk below that looks at ancestors or descendants stays bounded.
+/// A byte scan: `<` opens an element unless it starts a closing tag, a comment, a CDATA
+/// section, a processing instruction or a declaration; `/>` closes it at once.
+fn check_depth(xml: &str) -> Result<()> {
+    let bytes = xml.as_bytes();
+    let mut depth = 0usize;
+    let mut at = 0;
+    let skip_to = |from: usize, end: &[u8]| {
+        bytes[from..]
+            .windows(end.len())
+            .position(|w| w == end)
+            .map_or(bytes.len(), |p| from + p + end.len())
+    };
+    while let Some(p) = bytes[at..].iter().position(|&b| b == b'<') {
+        let open = at + p;
+        let rest = &bytes[open..];
+        at = if rest.starts_with(b"<!--") {
+            skip_to(open, b"-->")
+        } else if rest.starts_with(b"<![CDATA[") {
+            skip_to(open, b"]]>")
+        } else if rest.starts_with(b"<?") {
+            skip_to(open, b"?>")
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            skip_to(open, b">")
+        } else if rest.starts_with(b"<!") {
+            skip_to(open, b">")
+        } else {
+            let end = skip_to(open, b">");
+            if !bytes[open..end].ends_with(b"/>") {
+                depth += 1;
+                if depth > MAX_XML_DEPTH {
+                    return Err(Error::unprocessable(format!(
+                        "word/document.xml nests elements more than {MAX_XML_DEPTH} levels deep"
+                    )));
+                }
+            }
+            end
+        };
+    }
+    Ok(())
+}
+
 fn is_w(node: &Node, name: &str) -> bool {
     node.is_element() && node.tag_name().name() == name && node.tag_name().namespace() == Some(W)
 }
@@ -196,8 +271,13 @@ fn heading_level(paragraph: Node) -> Option<usize> {
 /// tracked insertions included, deleted text left out).
 fn paragraph_text(paragraph: Node) -> String {
     let mut out = String::new();
-    for node in paragraph.descendants() {
-        if node.ancestors().any(|a| is_w(&a, "del")) {
+    if paragraph.ancestors().any(|a| is_w(&a, "del")) {
+        return out;
+    }
+    // Depth first in document order, never entering a deletion: linear in the paragraph.
+    let mut pending = vec![paragraph];
+    while let Some(node) = pending.pop() {
+        if is_w(&node, "del") {
             continue;
         }
         if is_w(&node, "t") {
@@ -207,6 +287,7 @@ fn paragraph_text(paragraph: Node) -> String {
         } else if is_w(&node, "br") || is_w(&node, "cr") {
             out.push('\n');
         }
+        pending.extend(node.children().rev());
     }
     out
 }
@@ -262,6 +343,7 @@ mod tests {
         let archive = one_entry_zip("word/document.xml", 8, &data, big.len());
         let err = extract_capped(&archive, cap).expect_err("bomb");
         assert!(err.message().contains("inflates past"), "{}", err.message());
+        assert_eq!(err.kind(), engine::error::ErrorKind::Unprocessable);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! scripts, styles, navigation, headers, footers, asides, forms and hidden elements are dropped;
 //! headings become `#` lines, list items `- ` lines, and block elements end paragraphs.
 
+use ego_tree::iter::Edge;
 use ego_tree::NodeRef;
 use scraper::{Html, Node, Selector};
 
@@ -75,58 +76,90 @@ fn is_hidden(element: &scraper::node::Element) -> bool {
             .is_some_and(|s| s.replace(' ', "").contains("display:none"))
 }
 
-fn walk(node: NodeRef<'_, Node>, out: &mut String) {
-    match node.value() {
-        Node::Text(text) => {
-            out.push_str(&text.replace('\n', " "));
-        }
-        Node::Element(element) => {
-            let name = element.name();
-            if DROPPED.contains(&name) || is_hidden(element) {
-                return;
-            }
-            let heading_level = match name {
-                "h1" => Some(1),
-                "h2" => Some(2),
-                "h3" => Some(3),
-                "h4" => Some(4),
-                "h5" => Some(5),
-                "h6" => Some(6),
-                _ => None,
-            };
-            if let Some(level) = heading_level {
-                let mut text = String::new();
-                for child in node.children() {
-                    walk(child, &mut text);
+/// Appends the Markdown of `root`'s subtree to `out`.
+///
+/// Iterative (ego-tree's `traverse` yields each node's opening and closing): html5ever caps no
+/// nesting depth, and a recursive walk of 16,000 nested `<span>` (a 96 KB page) overflowed the
+/// 2 MiB stack of the thread extracting it, which aborts the whole server, not just this
+/// upload. The page is `fuzz/regressions/html_extract/deep-span-nesting.html`.
+fn walk(root: NodeRef<'_, Node>, out: &mut String) {
+    // The text of the headings being read, innermost last: a heading's text is collected
+    // apart, then written as one `#` line where the heading closes.
+    let mut headings: Vec<String> = Vec::new();
+    // The dropped or hidden element whose subtree is being skipped.
+    let mut skipping: Option<ego_tree::NodeId> = None;
+    for edge in root.traverse() {
+        match edge {
+            Edge::Open(node) => {
+                if skipping.is_some() {
+                    continue;
                 }
-                let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                if !text.is_empty() {
-                    out.push_str("\n\n");
-                    out.push_str(&"#".repeat(level));
-                    out.push(' ');
-                    out.push_str(&text);
-                    out.push_str("\n\n");
+                let buf = headings.last_mut().map_or(&mut *out, |text| text);
+                match node.value() {
+                    Node::Text(text) => buf.push_str(&text.replace('\n', " ")),
+                    Node::Element(element) => {
+                        let name = element.name();
+                        if DROPPED.contains(&name) || is_hidden(element) {
+                            skipping = Some(node.id());
+                        } else if heading_level(name).is_some() {
+                            headings.push(String::new());
+                        } else {
+                            match name {
+                                "li" => buf.push_str("\n- "),
+                                "td" | "th" => buf.push_str(" | "),
+                                _ if BLOCKS.contains(&name) => buf.push_str("\n\n"),
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {}
                 }
-                return;
             }
-            match name {
-                "li" => out.push_str("\n- "),
-                "td" | "th" => out.push_str(" | "),
-                _ if BLOCKS.contains(&name) => out.push_str("\n\n"),
-                _ => {}
-            }
-            for child in node.children() {
-                walk(child, out);
-            }
-            if BLOCKS.contains(&name) {
-                out.push('\n');
+            Edge::Close(node) => {
+                if let Some(skipped) = skipping {
+                    if skipped == node.id() {
+                        skipping = None;
+                    }
+                    continue;
+                }
+                let Node::Element(element) = node.value() else {
+                    continue;
+                };
+                let name = element.name();
+                if let Some(level) = heading_level(name) {
+                    let Some(text) = headings.pop() else {
+                        continue;
+                    };
+                    let buf = headings.last_mut().map_or(&mut *out, |text| text);
+                    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    if !text.is_empty() {
+                        buf.push_str("\n\n");
+                        buf.push_str(&"#".repeat(level));
+                        buf.push(' ');
+                        buf.push_str(&text);
+                        buf.push_str("\n\n");
+                    }
+                } else if BLOCKS.contains(&name) {
+                    headings
+                        .last_mut()
+                        .map_or(&mut *out, |text| text)
+                        .push('\n');
+                }
             }
         }
-        _ => {
-            for child in node.children() {
-                walk(child, out);
-            }
-        }
+    }
+}
+
+/// The level of a heading element (`h1` is 1), `None` for other elements.
+fn heading_level(name: &str) -> Option<usize> {
+    match name {
+        "h1" => Some(1),
+        "h2" => Some(2),
+        "h3" => Some(3),
+        "h4" => Some(4),
+        "h5" => Some(5),
+        "h6" => Some(6),
+        _ => None,
     }
 }
 

@@ -169,6 +169,27 @@ pub fn extract(format: Format, bytes: &[u8]) -> Result<Extracted> {
     Ok(extracted)
 }
 
+/// Longest time one file's extraction may take. A 25 MiB text PDF extracts in a few seconds;
+/// a file that takes longer is too complex or built to stall the parser.
+pub const EXTRACT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Extracts `bytes` on the blocking pool under [`EXTRACT_TIMEOUT`]. Past it the caller gets an
+/// unprocessable error at once; the parser cannot be interrupted (`pdf-extract` has no
+/// cancellation), so its thread finishes in the background and its result is dropped.
+pub async fn extract_bounded(format: Format, bytes: Vec<u8>) -> Result<Extracted> {
+    let work = tokio::task::spawn_blocking(move || extract(format, &bytes));
+    match tokio::time::timeout(EXTRACT_TIMEOUT, work).await {
+        Ok(joined) => joined.map_err(|e| Error::internal("extraction failed").with_source(e))?,
+        Err(_) => {
+            tracing::warn!(?format, "extraction ran past its time budget");
+            Err(Error::unprocessable(format!(
+                "reading the file took longer than {} seconds (too complex or damaged)",
+                EXTRACT_TIMEOUT.as_secs()
+            )))
+        }
+    }
+}
+
 /// Decodes UTF-8 (with or without a byte-order mark); other encodings are read as Latin-1,
 /// which never fails and keeps ASCII intact.
 fn utf8(bytes: &[u8]) -> Result<String> {

@@ -42,6 +42,9 @@ impl TurnHandler for NoopAgent {
 /// Requests before this much time has passed are not measured (connection set-up, caches).
 const WARM_UP: Duration = Duration::from_secs(1);
 
+/// Requests slower than this many milliseconds are counted as stalls in the summary.
+const SLOW_MS: u64 = 100;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -122,12 +125,19 @@ async fn main() -> anyhow::Result<()> {
             .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
+    // Stalls: requests slower than this, the tail the p99 target is about.
+    let slow = latencies
+        .iter()
+        .filter(|d| **d > Duration::from_millis(SLOW_MS))
+        .count();
     println!(
         "backend={backend:?} concurrency={concurrency} seconds={seconds} requests={n} errors={errors} \
-         rps={:.0} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+         rps={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} over_{SLOW_MS}ms={slow}",
         n as f64 / seconds as f64,
         pct(0.50),
+        pct(0.90),
         pct(0.99),
+        pct(0.999),
         pct(1.0),
     );
     app.stop().await;

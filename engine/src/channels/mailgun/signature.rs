@@ -71,7 +71,7 @@ pub fn verify_signature(
     if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(Rejection::BadSignature);
     }
-    if (now_secs - sent).abs() > FRESHNESS_SECS {
+    if now_secs.abs_diff(sent) > FRESHNESS_SECS.unsigned_abs() {
         return Err(Rejection::Stale);
     }
     Ok(())
@@ -177,6 +177,18 @@ mod tests {
             verify_signature(KEY, TIMESTAMP, TOKEN, &sig, sent - FRESHNESS_SECS - 1),
             Err(Rejection::Stale)
         );
+    }
+
+    #[test]
+    fn an_extreme_timestamp_is_stale_not_an_overflow() {
+        for timestamp in [i64::MIN.to_string(), i64::MAX.to_string()] {
+            let sig = sign(KEY, &timestamp, TOKEN);
+            for now in [i64::MIN, 0, i64::MAX] {
+                let verdict = verify_signature(KEY, &timestamp, TOKEN, &sig, now);
+                let fresh = now.to_string() == timestamp;
+                assert_eq!(verdict.is_ok(), fresh, "{timestamp} at {now}: {verdict:?}");
+            }
+        }
     }
 
     #[test]

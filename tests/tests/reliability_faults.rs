@@ -1,0 +1,17 @@
+//! Fault suites (issue 12): the language model down, slow or failing; the vector index
+//! unreachable; the process SIGKILLed while a channel reply is being sent. Each fault is
+//! staged for real where the machine can (a closed port, a silent port, a provider that holds
+//! a request, a child process killed with SIGKILL) and checked the way a customer and an
+//! operator would see it: the answer, how long it took, `/readyz`, the log line.
+//!
+//! `cargo test -p tests --test reliability_faults` (PostgreSQL from scripts/ensure-postgres.sh).
+//! A binary of its own: the log capture is process-wide.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod reliability_faults {
+    pub mod channels;
+    pub mod llm;
+    pub mod support;
+    pub mod vector;
+}

@@ -1,0 +1,292 @@
+//! SIGKILL during channel sends: the real `blaigent` process (as a child, the
+//! `blaigent_node` binary of this package) answers an inbound SMS; its reply is queued in the
+//! channel outbox and the send is in flight (the provider stand-in holds the request) when
+//! the process is killed with SIGKILL. A new process on the same data sends the reply once the
+//! dead process's claim expires: the customer gets it exactly once, not lost, not doubled.
+//! A human reply written in the inbox just before a kill is sent once by the next process too.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tests::channel_helpers::{sms_payload, ACCOUNT_SID, AUTH_TOKEN, HANDOFF_NUMBER, OUR_NUMBER};
+use tests::provider_mock::{Behavior, ProviderMock, Recorded};
+use tests::{both_backends, json_of, Backend, TestDatabase};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long the test waits for anything the process does.
+const WAIT: Duration = Duration::from_secs(60);
+/// The provider timeout of the child; a claimed send's lease is three times this.
+const PROVIDER_TIMEOUT: &str = "2s";
+
+/// A running `blaigent serve` child process.
+struct Node {
+    child: Child,
+    base_url: String,
+}
+
+impl Node {
+    /// Starts `blaigent serve` on `db` and waits until it listens.
+    async fn start(db: &TestDatabase) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_blaigent_node"))
+            .arg("serve")
+            .env("BLAIGENT_DATABASE_URL", &db.url)
+            .env("BLAIGENT_DATA_DIR", db.dir.path())
+            .env("BLAIGENT_BIND", "127.0.0.1:0")
+            .env("BLAIGENT_LOG", "info,sqlx=warn")
+            .env("BLAIGENT_LOG_FORMAT", "json")
+            .env("BLAIGENT_CHANNEL_ALLOW_NETWORKS", "127.0.0.0/8")
+            .env("BLAIGENT_CHANNEL_TIMEOUT", PROVIDER_TIMEOUT)
+            .env("BLAIGENT_CHANNEL_POLL_INTERVAL", "100ms")
+            .env("BLAIGENT_CHANNEL_RETRY_SCHEDULE", "200ms,200ms,200ms,200ms")
+            .env_remove("BLAIGENT_LLM_BASE_URL")
+            .env_remove("BLAIGENT_QDRANT_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the blaigent_node binary runs");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + WAIT;
+        let address = loop {
+            let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
+                .await
+                .expect("the server listens in time")
+                .expect("reading its log")
+                .expect("the server exited before listening");
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if entry["message"] == "listening" {
+                break entry["address"].as_str().expect("an address").to_owned();
+            }
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Node {
+            child,
+            base_url: format!("http://{address}"),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing in flight finishes.
+    async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        self.child.wait().await.expect("reaping the child");
+    }
+}
+
+/// Creates an organization with the real CLI on `db`; returns its id and key.
+async fn create_org(db: &TestDatabase) -> (String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_blaigent_node"))
+        .args(["org", "create", "--name", "Faults", "--plan", "scale"])
+        .args(["--rate-limit-per-min", "100000", "--json"])
+        .env("BLAIGENT_DATABASE_URL", &db.url)
+        .env("BLAIGENT_DATA_DIR", db.dir.path())
+        .output()
+        .await
+        .expect("the CLI runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    (
+        created["organization_id"].as_str().unwrap().to_owned(),
+        created["api_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The provider requests carrying `text` as their SMS body.
+fn with_body<'a>(requests: &'a [Recorded], text: &str) -> Vec<&'a Recorded> {
+    requests
+        .iter()
+        .filter(|r| r.field("Body") == Some(text))
+        .collect()
+}
+
+async fn api(
+    node: &Node,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .request(method, format!("{}{path}", node.base_url))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    json_of(request.send().await.expect("the server answers")).await
+}
+
+/// Posts an inbound SMS to the channel's messaging URL as Twilio would (signed).
+async fn inbound_sms(node: &Node, channel: &Value, sid: &str, from: &str, text: &str) {
+    // The URL is built from the request's host: the node's, whichever process answers.
+    let messaging = channel["inbound_urls"]["messaging"].as_str().unwrap();
+    let path = &messaging[messaging.find("/api/").expect("a path")..];
+    let url = format!("{}{path}", node.base_url);
+    let params = sms_payload(sid, from, text);
+    let signature = engine::channels::twilio::signature(AUTH_TOKEN, &url, &params);
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("X-Twilio-Signature", signature)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(&params).unwrap())
+        .send()
+        .await
+        .expect("the webhook is answered");
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// The outbox rows of the channel (newest first) once none is pending any more.
+async fn settled_outbox(node: &Node, key: &str, channel: &str) -> Vec<Value> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = api(
+            node,
+            key,
+            reqwest::Method::GET,
+            &format!("/api/v1/dashboard/channels/{channel}/outbox"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        if !items.is_empty() && items.iter().all(|i| i["status"] == "sent") {
+            return items;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outbox never settled: {items:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart(backend: Backend) {
+    let db = TestDatabase::create(backend).await.expect("a database");
+    let (_org, key) = create_org(&db).await;
+    let mock = ProviderMock::start().await;
+    mock.set(Behavior::Hang);
+    let node = Node::start(&db).await;
+    let (status, channel) = api(
+        &node,
+        &key,
+        reqwest::Method::POST,
+        "/api/v1/dashboard/channels",
+        Some(json!({
+            "provider": "twilio",
+            "name": "Support line",
+            "address": OUR_NUMBER,
+            "settings": {
+                "account_id": ACCOUNT_SID,
+                "api_base_url": mock.base_url,
+                "handoff_number": HANDOFF_NUMBER,
+            },
+            "credentials": {"auth_token": AUTH_TOKEN},
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{channel}");
+    let channel_id = channel["id"].as_str().unwrap().to_owned();
+    let customer = "+15551230077";
+
+    // 1. The agent's reply is in flight (the provider holds the request) when SIGKILL lands.
+    inbound_sms(
+        &node,
+        &channel,
+        "SM00000000000000000000000000fa0001",
+        customer,
+        "Hello!",
+    )
+    .await;
+    let held = mock
+        .wait_until(WAIT, "the reply to reach the provider", |r| !r.is_empty())
+        .await;
+    let reply = held[0].field("Body").expect("an SMS body").to_owned();
+    assert_eq!(held[0].field("To"), Some(customer));
+    node.kill().await;
+    mock.set(Behavior::Accept);
+
+    let node = Node::start(&db).await;
+    let outbox = settled_outbox(&node, &key, &channel_id).await;
+    assert_eq!(outbox.len(), 1, "{outbox:#?}");
+    let requests = mock.requests();
+    let sends = with_body(&requests, &reply);
+    let delivered: Vec<_> = sends.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(delivered.len(), 1, "delivered exactly once: {sends:#?}");
+    assert_eq!(
+        sends.len(),
+        2,
+        "the cut-off attempt and one resend: {sends:#?}"
+    );
+
+    // 2. A human reply written just before a kill (queued or not yet) is sent once.
+    let conversations = api(
+        &node,
+        &key,
+        reqwest::Method::GET,
+        // The only conversation of this fresh organization.
+        "/api/v1/platform/conversations",
+        None,
+    )
+    .await
+    .1;
+    let conversation = conversations["conversations"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a conversation: {conversations}"))
+        .to_owned();
+    mock.set(Behavior::Hang);
+    let human = "Hi, this is Sam from support: your parcel left our warehouse today.";
+    let (status, body) = api(
+        &node,
+        &key,
+        reqwest::Method::POST,
+        &format!("/api/v1/platform/conversations/{conversation}/assign"),
+        Some(json!({"assignee": "sam@shop.example"})),
+    )
+    .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    let (status, body) = api(
+        &node,
+        &key,
+        reqwest::Method::POST,
+        &format!("/api/v1/platform/conversations/{conversation}/messages"),
+        Some(json!({"text": human, "author": "sam@shop.example"})),
+    )
+    .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    mock.wait_until(WAIT, "the human reply to reach the provider", |r| {
+        !with_body(r, human).is_empty()
+    })
+    .await;
+    node.kill().await;
+    mock.set(Behavior::Accept);
+    let node = Node::start(&db).await;
+    let outbox = settled_outbox(&node, &key, &channel_id).await;
+    assert_eq!(outbox.len(), 2, "{outbox:#?}");
+    let requests = mock.requests();
+    let sends = with_body(&requests, human);
+    assert_eq!(
+        sends.iter().filter(|r| r.status == 201).count(),
+        1,
+        "the human reply is delivered exactly once: {sends:#?}"
+    );
+    assert_eq!(
+        with_body(&requests, &reply)
+            .iter()
+            .filter(|r| r.status == 201)
+            .count(),
+        1,
+        "the first reply is not sent again"
+    );
+    node.kill().await;
+}
+
+both_backends!(a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart);
