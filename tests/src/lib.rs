@@ -11,12 +11,16 @@
 //! - [`both_backends!`] — runs one scenario as two tests, one per backend.
 //! - [`provider_mock`] — a loopback channel provider API that records requests and can fail.
 //! - [`channel_helpers`] — channel test set-up and signed Twilio webhooks.
+//! - [`replica`] — one more server on an existing database (replicas, deployment).
+//! - [`tcp_proxy`] — a loopback TCP proxy a test cuts and restores to stage an outage.
 
 pub mod action_backend;
 pub mod channel_helpers;
 pub mod loopback;
 pub mod openai_mock;
 pub mod provider_mock;
+pub mod replica;
+pub mod tcp_proxy;
 
 use std::sync::Arc;
 

@@ -10,7 +10,6 @@
 
 mod deployment {
     pub mod redis_proxy;
-    pub mod replica;
 }
 
 use std::collections::HashMap;
@@ -25,7 +24,7 @@ use serde_json::json;
 use tests::{send_json, Backend, TestDatabase, CHAT};
 
 use deployment::redis_proxy::{local_redis_url, redis_command, RedisProxy};
-use deployment::replica::Replica;
+use tests::replica::Replica;
 
 /// A file of the repository's `deploy/` folder.
 fn deploy_file(name: &str) -> PathBuf {
@@ -182,8 +181,8 @@ async fn spend(replicas: &[&Replica], key: &str, count: usize, limit: &str) -> (
 async fn two_replicas_from_the_example_serve_as_one() {
     let db = TestDatabase::create(Backend::Postgres).await.unwrap();
     let config = example_on(&db, &test_environment(&[]));
-    let a = Replica::start(config.clone()).await;
-    let b = Replica::start(config).await;
+    let a = Replica::from_config(config.clone()).await;
+    let b = Replica::from_config(config).await;
     for replica in [&a, &b] {
         let (status, body) = send_json(replica.client.get(replica.url("/readyz"))).await;
         assert_eq!(status, 200, "{body}");
@@ -260,8 +259,8 @@ async fn two_replicas_with_the_redis_limiter_share_one_budget() {
     ]);
     let config = example_on(&db, &env);
     assert_eq!(config.rate_limiter, LimiterChoice::Redis);
-    let a = Replica::start(config.clone()).await;
-    let b = Replica::start(config).await;
+    let a = Replica::from_config(config.clone()).await;
+    let b = Replica::from_config(config).await;
     assert_eq!(a.state.limiter.kind(), "redis");
 
     let key = limited_org(&a, 6).await;
@@ -289,7 +288,7 @@ async fn a_replica_keeps_limiting_while_redis_is_away_and_shares_again_when_it_i
         ("BLAIGENT_RATE_LIMITER", "redis"),
         ("BLAIGENT_REDIS_URL", proxy.url.as_str()),
     ]);
-    let replica = Replica::start(example_on(&db, &env)).await;
+    let replica = Replica::from_config(example_on(&db, &env)).await;
 
     // Redis unreachable: requests are still served, and this replica still limits them.
     proxy.cut();

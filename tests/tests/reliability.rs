@@ -12,7 +12,6 @@
 mod receiver;
 
 mod reliability {
-    pub mod common;
     pub mod isolation;
     pub mod outage;
     pub mod overload;

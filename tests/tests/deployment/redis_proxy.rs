@@ -3,12 +3,11 @@
 //! the test cuts and restores to take Redis away from a replica without stopping the
 //! machine's Redis, which other tests use.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tests::tcp_proxy::TcpProxy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 
 /// `redis://host:port` of the test Redis (`BLAIGENT_TEST_REDIS_URL`, default the machine's
 /// 127.0.0.1:6379) when it answers PING; `None` with a NOTICE line otherwise.
@@ -53,71 +52,33 @@ async fn try_command(url: &str, args: &[&str]) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&reply).trim_end().to_owned())
 }
 
-/// A TCP proxy on a fixed loopback port in front of Redis, that can be cut and restored.
+/// A TCP proxy in front of Redis ([`TcpProxy`]) and the URL the replica is given.
 pub struct RedisProxy {
     /// `redis://127.0.0.1:<port>`: what the replica is given.
     pub url: String,
-    port: u16,
-    upstream: String,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    proxy: TcpProxy,
 }
 
 impl RedisProxy {
     pub async fn start(redis_url: &str) -> RedisProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let proxy = RedisProxy {
-            url: format!("redis://127.0.0.1:{port}"),
-            port,
-            upstream: redis_url
-                .trim_start_matches("redis://")
-                .trim_end_matches('/')
-                .to_owned(),
-            tasks: Arc::default(),
-        };
-        proxy.serve(listener);
-        proxy
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let tasks = self.tasks.clone();
-        let upstream = self.upstream.clone();
-        let acceptor = tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                let upstream = upstream.clone();
-                let pipe = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tasks.lock().unwrap().push(pipe);
-            }
-        });
-        self.tasks.lock().unwrap().push(acceptor);
+        let upstream = redis_url
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_owned();
+        let proxy = TcpProxy::start(upstream).await;
+        RedisProxy {
+            url: format!("redis://127.0.0.1:{}", proxy.port),
+            proxy,
+        }
     }
 
     /// Closes the listening socket and every connection: Redis is gone.
     pub fn cut(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
-        }
+        self.proxy.cut();
     }
 
     /// Listens again on the same port.
     pub async fn restore(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match TcpListener::bind(("127.0.0.1", self.port)).await {
-                Ok(listener) => break listener,
-                Err(e) => {
-                    assert!(tokio::time::Instant::now() < deadline, "rebinding: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        };
-        self.serve(listener);
+        self.proxy.restore().await;
     }
 }

@@ -2,80 +2,15 @@
 //! this test runs, and the test cuts the proxy (every open connection and the listening
 //! socket) rather than stopping the machine's PostgreSQL, which other suites use.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use engine::service::orgs;
 use engine::store::orgs::{NewOrganization, Plan};
 use serde_json::json;
+use tests::tcp_proxy::TcpProxy;
 use tests::{send_json, Backend, TestDatabase, CHAT};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
-use super::common::Server;
-
-/// A TCP proxy on a fixed loopback port that can be cut and restored.
-struct Proxy {
-    port: u16,
-    upstream: String,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let proxy = Proxy {
-            port,
-            upstream,
-            tasks: Arc::default(),
-        };
-        proxy.serve(listener);
-        proxy
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let tasks = self.tasks.clone();
-        let upstream = self.upstream.clone();
-        let acceptor = tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                let upstream = upstream.clone();
-                let pipe = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tasks.lock().unwrap().push(pipe);
-            }
-        });
-        self.tasks.lock().unwrap().push(acceptor);
-    }
-
-    /// Closes the listening socket and every connection: the database is gone.
-    fn cut(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
-        }
-    }
-
-    /// Listens again on the same port.
-    async fn restore(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match TcpListener::bind(("127.0.0.1", self.port)).await {
-                Ok(listener) => break listener,
-                Err(e) => {
-                    assert!(tokio::time::Instant::now() < deadline, "rebinding: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        };
-        self.serve(listener);
-    }
-}
+use tests::replica::Replica;
 
 /// Splits `postgres://user@host:port/name` into the upstream `host:port` and a function
 /// giving the same URL through a proxy on `127.0.0.1:<port>`.
@@ -102,9 +37,9 @@ async fn the_server_answers_503_while_the_database_is_away_and_recovers_without_
     let db = TestDatabase::create(Backend::Postgres).await.unwrap();
     let db_url = db.url.clone();
     let (upstream, proxied) = split_url(&db_url);
-    let proxy = Proxy::start(upstream).await;
+    let proxy = TcpProxy::start(upstream).await;
     let proxied = proxied(proxy.port);
-    let server = Server::start(&proxied, |_| {}).await;
+    let server = Replica::start(&proxied, |_| {}).await;
     let created = orgs::create_org(
         &server.state.store,
         NewOrganization {

@@ -8,8 +8,8 @@ use engine::store::orgs::Plan;
 use serde_json::{json, Value};
 use tests::{send_json, spawn_app_with, Backend, TestApp, CHAT};
 
-use super::common::Server;
 use crate::receiver::{create_webhook, fast_webhooks, Receiver};
+use tests::replica::Replica;
 
 fn configure(config: &mut api::Config) {
     fast_webhooks(config);
@@ -17,9 +17,9 @@ fn configure(config: &mut api::Config) {
 }
 
 /// The first replica (with the harness's default organization) and a second one.
-async fn two_replicas() -> (TestApp, Server) {
+async fn two_replicas() -> (TestApp, Replica) {
     let a = spawn_app_with(Backend::Postgres, configure).await;
-    let b = Server::start(&a.db.url, configure).await;
+    let b = Replica::start(&a.db.url, configure).await;
     (a, b)
 }
 

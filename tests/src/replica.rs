@@ -1,6 +1,8 @@
-//! One `blaigent` replica started from a loaded [`Config`], in-process on the port its
-//! `bind` names (tests bind `127.0.0.1:0`), with its own data folder: the embedded vector
-//! index and scratch files are per process, like on separate hosts.
+//! One more `blaigent` server, in-process, on a database another server already uses: how the
+//! reliability and deployment suites run several replicas (each with its own data folder, so
+//! the embedded vector index and scratch files are per process, as on separate hosts).
+
+use std::net::SocketAddr;
 
 use api::{AppState, Config};
 use engine::service::orgs;
@@ -20,15 +22,29 @@ pub struct Replica {
 }
 
 impl Replica {
-    /// Builds the state from `config` (migrations included) and serves it.
-    pub async fn start(mut config: Config) -> Replica {
-        let dir = tempfile::tempdir().unwrap();
+    /// Starts a replica on `database_url` with the defaults adjusted by `configure`, on a free
+    /// loopback port.
+    pub async fn start(database_url: &str, configure: impl Fn(&mut Config)) -> Replica {
+        let mut config = Config::with_database(database_url.to_owned());
+        config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        configure(&mut config);
+        Replica::from_config(config).await
+    }
+
+    /// Builds the state from a loaded `config` (migrations included) and serves it on the
+    /// address its `bind` names; only the data folder is replaced by a temporary one.
+    pub async fn from_config(mut config: Config) -> Replica {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a data folder: {e}"));
         config.data_dir = dir.path().to_path_buf();
-        let listener = TcpListener::bind(config.bind).await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .unwrap_or_else(|e| panic!("binding {}: {e}", config.bind));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("reading the replica's address: {e}"));
         let state = AppState::build(config)
             .await
-            .unwrap_or_else(|e| panic!("building a replica from the example: {e:#}"));
+            .unwrap_or_else(|e| panic!("building a replica: {e:#}"));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(api::serve(listener, state.clone(), async move {
             let _ = rx.await;
@@ -43,6 +59,7 @@ impl Replica {
         }
     }
 
+    /// The full URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
     }
@@ -57,7 +74,7 @@ impl Replica {
         let created = orgs::create_org(
             &self.state.store,
             NewOrganization {
-                name: "Deployment test".into(),
+                name: "Replica test".into(),
                 plan,
                 rate_limit_per_min,
                 monthly_conversation_quota,
