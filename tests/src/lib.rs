@@ -223,6 +223,28 @@ async fn start(
     }
 }
 
+/// Creates an organization in `state`'s database through the service layer (as `blaigent org
+/// create` does) and returns its id and first API key.
+pub async fn create_org_in(
+    state: &AppState,
+    plan: Plan,
+    rate_limit_per_min: Option<i64>,
+    monthly_conversation_quota: Option<i64>,
+) -> (String, String) {
+    let created = orgs::create_org(
+        &state.store,
+        NewOrganization {
+            name: "Test org".into(),
+            plan,
+            rate_limit_per_min,
+            monthly_conversation_quota,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("creating an organization: {e:?}"));
+    (created.organization.id.into_string(), created.key.secret)
+}
+
 impl TestApp {
     /// The full URL of `path`.
     pub fn url(&self, path: &str) -> String {
@@ -237,18 +259,13 @@ impl TestApp {
         rate_limit_per_min: Option<i64>,
         monthly_conversation_quota: Option<i64>,
     ) -> (String, String) {
-        let created = orgs::create_org(
-            &self.state.store,
-            NewOrganization {
-                name: "Test org".into(),
-                plan,
-                rate_limit_per_min,
-                monthly_conversation_quota,
-            },
+        create_org_in(
+            &self.state,
+            plan,
+            rate_limit_per_min,
+            monthly_conversation_quota,
         )
         .await
-        .unwrap_or_else(|e| panic!("creating an organization: {e:?}"));
-        (created.organization.id.into_string(), created.key.secret)
     }
 
     /// A GET with the default organization's key.

@@ -5,8 +5,7 @@
 use std::net::SocketAddr;
 
 use api::{AppState, Config};
-use engine::service::orgs;
-use engine::store::orgs::{NewOrganization, Plan};
+use engine::store::orgs::Plan;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -71,18 +70,13 @@ impl Replica {
         rate_limit_per_min: Option<i64>,
         monthly_conversation_quota: Option<i64>,
     ) -> (String, String) {
-        let created = orgs::create_org(
-            &self.state.store,
-            NewOrganization {
-                name: "Replica test".into(),
-                plan,
-                rate_limit_per_min,
-                monthly_conversation_quota,
-            },
+        crate::create_org_in(
+            &self.state,
+            plan,
+            rate_limit_per_min,
+            monthly_conversation_quota,
         )
         .await
-        .unwrap_or_else(|e| panic!("creating an organization: {e:?}"));
-        (created.organization.id.into_string(), created.key.secret)
     }
 
     /// Stops the replica, letting in-flight requests finish.
