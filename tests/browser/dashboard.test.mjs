@@ -241,10 +241,12 @@ test("a handed-off conversation answered from the inbox reaches the widget", asy
   await w("textarea").fill("Can I return a jacket I bought last week?");
   await w("textarea").press("Enter");
   await w(".msg.agent").nth(before).waitFor({ timeout: 60_000 });
-  const session = await shop.evaluate((org) => {
+  // The reply streams in before its final event stores the session: wait for the session.
+  const stored = await shop.waitForFunction((org) => {
     const key = Object.keys(localStorage).find((k) => k.startsWith(`blaigent.v1.${org}.`));
-    return JSON.parse(localStorage.getItem(key)).session_id;
-  }, orgId);
+    return (key && JSON.parse(localStorage.getItem(key)).session_id) || null;
+  }, orgId, { timeout: 30_000 });
+  const session = await stored.jsonValue();
   assert.match(session, /^conv_/);
   const handoff = await api("POST", `/api/v1/platform/conversations/${session}/handoff`, { reason: "customer asked for a person" });
   assert.ok([200, 409].includes(handoff.status), JSON.stringify(handoff.data));

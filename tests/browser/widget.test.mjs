@@ -366,10 +366,11 @@ test("Escape closes the dialog and focus returns to the launcher", async () => {
 
 test("a human reply after a handoff appears, and resolution asks for a rating", async () => {
   const w = W(page);
-  const session = await page.evaluate((org) => {
+  const sessionHandle = await page.waitForFunction((org) => {
     const key = Object.keys(localStorage).find((k) => k.startsWith(`blaigent.v1.${org}.`));
-    return JSON.parse(localStorage.getItem(key)).session_id;
-  }, orgId);
+    return (key && JSON.parse(localStorage.getItem(key)).session_id) || null;
+  }, orgId, { timeout: 30_000 });
+  const session = await sessionHandle.jsonValue();
   assert.match(session, /^conv_/);
   const text = "Hi, this is **Sam** from Acme support. I've taken over your conversation.";
   // A human takes over through the platform API, as the inbox does.
