@@ -386,3 +386,24 @@ macro_rules! both_backends {
         )*
     };
 }
+
+/// Splits a server-sent-events body into `(event name, JSON data)` pairs, in order; data that
+/// is not JSON becomes `null`, blocks without an event name are skipped.
+pub fn parse_sse(body: &str) -> Vec<(String, Value)> {
+    let mut events = Vec::new();
+    for block in body.split("\n\n") {
+        let mut name = String::new();
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                name = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+        if !name.is_empty() {
+            events.push((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
+        }
+    }
+    events
+}

@@ -560,22 +560,7 @@ async fn sse(response: reqwest::Response) -> Vec<(String, Value)> {
         "{content_type}"
     );
     let body = response.text().await.expect("body");
-    let mut events = Vec::new();
-    for block in body.split("\n\n") {
-        let mut name = String::new();
-        let mut data = String::new();
-        for line in block.lines() {
-            if let Some(v) = line.strip_prefix("event:") {
-                name = v.trim().to_string();
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push_str(v.trim_start());
-            }
-        }
-        if !name.is_empty() {
-            events.push((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
-        }
-    }
-    events
+    tests::parse_sse(&body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

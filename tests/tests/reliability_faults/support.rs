@@ -259,22 +259,7 @@ impl<'a> Target<'a> {
         assert_eq!(response.status().as_u16(), 200);
         let body = response.text().await.unwrap();
         let took = started.elapsed();
-        let mut events = Vec::new();
-        for block in body.split("\n\n") {
-            let mut name = String::new();
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    name = v.trim().to_owned();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.trim_start());
-                }
-            }
-            if !name.is_empty() {
-                events.push((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
-            }
-        }
-        (events, took)
+        (tests::parse_sse(&body), took)
     }
 }
 
