@@ -142,7 +142,7 @@ impl Store {
         .bind(org.as_str())
         .bind(i64::from(enabled))
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         cache_switch(org, enabled);
         Ok(RecordingSettings {
@@ -178,7 +178,7 @@ impl Store {
         .bind(new.message_id.as_str())
         .bind(trace)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(id)
     }
