@@ -132,7 +132,17 @@ pub async fn request_timeout(State(limit): State<Duration>, req: Request, next: 
     let arrived = Arc::new(AtomicBool::new(false));
     let req = req.map(|body| Body::new(Tracked::new(body, arrived.clone())));
     match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
+        Ok(mut response) => {
+            // Answered before the body was read to its end (a 413, a 401 before reading, ...):
+            // the unread rest makes the connection unusable, and a client that pooled it would
+            // fail its next request on a reset socket. Say so, and the server closes it too.
+            if !arrived.load(Ordering::Acquire) {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
         Err(_) if !arrived.load(Ordering::Acquire) => {
             tracing::warn!(
                 limit_secs = limit.as_secs(),
