@@ -127,6 +127,9 @@ pub struct Config {
     /// (`BLAIGENT_HEADER_READ_TIMEOUT_SECS`, `BLAIGENT_REQUEST_TIMEOUT_SECS`,
     /// `BLAIGENT_MAX_CONNECTIONS`).
     pub limits: crate::limits::LimitSettings,
+    /// How often the analytics deltas are folded into the rollup (PostgreSQL; not a setting:
+    /// tests lengthen it to look at the deltas before a fold).
+    pub analytics_fold_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -151,6 +154,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("overload", &self.overload)
             .field("limits", &self.limits)
+            .field("analytics_fold_interval", &self.analytics_fold_interval)
             .finish()
     }
 }
@@ -189,6 +193,7 @@ impl Config {
             redis_url: None,
             overload: crate::overload::OverloadSettings::default(),
             limits: crate::limits::LimitSettings::default(),
+            analytics_fold_interval: engine::service::analytics::FOLD_INTERVAL,
         }
     }
 

@@ -133,6 +133,10 @@ pub async fn serve(
         state.store.clone(),
         &state.config.auto_resolve,
     );
+    let _delta_folder = engine::service::analytics::spawn_delta_folder(
+        state.store.clone(),
+        state.config.analytics_fold_interval,
+    );
     let limits = state.config.limits.clone();
     connections::serve_router(listener, app(state), &limits, shutdown).await
 }

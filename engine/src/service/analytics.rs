@@ -353,6 +353,32 @@ fn date_of(ms: i64) -> Result<String> {
         .ok_or_else(|| Error::invalid("the period is out of range"))
 }
 
+/// How often the server folds, by default, the rollup's appended deltas (PostgreSQL; see
+/// [`crate::store::analytics_fold`]). Readers are exact either way; folding keeps the delta
+/// table, which every summary also reads, to a few seconds of turns.
+pub const FOLD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Starts the background fold of the analytics deltas; stops when the handle is dropped.
+pub fn spawn_delta_folder(
+    store: Store,
+    interval: std::time::Duration,
+) -> super::lifecycle::AbortOnDrop {
+    super::lifecycle::AbortOnDrop::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match store.fold_analytics_deltas().await {
+                Ok(0) => {}
+                Ok(rows) => tracing::debug!(rows, "folded analytics deltas"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "folding analytics deltas failed; retrying next interval");
+                }
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

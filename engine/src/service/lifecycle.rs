@@ -522,7 +522,7 @@ pub async fn auto_resolve_idle(store: &Store, after: Duration) -> Result<usize> 
 pub fn spawn_auto_resolver(store: Store, settings: &AutoResolveSettings) -> Option<AbortOnDrop> {
     let after = settings.after?;
     let interval = settings.interval;
-    let handle = tokio::spawn(async move {
+    Some(AbortOnDrop::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -531,13 +531,19 @@ pub fn spawn_auto_resolver(store: Store, settings: &AutoResolveSettings) -> Opti
                 tracing::warn!(error = %e, "auto-resolve sweep failed; retrying next interval");
             }
         }
-    });
-    Some(AbortOnDrop(handle))
+    }))
 }
 
 /// Aborts its task when dropped, so a stopped server stops its sweeps.
 #[derive(Debug)]
 pub struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl AbortOnDrop {
+    /// Spawns `task` on the current runtime.
+    pub fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        AbortOnDrop(tokio::spawn(task))
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

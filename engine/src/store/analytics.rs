@@ -2,10 +2,12 @@
 //! `count`/`sum`, never by loading rows. The additive figures ([`Tally`]) come from two places
 //! that give the same numbers:
 //!
-//! - the rollup `analytics_daily` (migration 0013): the tallies per organization, UTC day of
-//!   conversation start, channel and intent, kept exact by triggers on `conversations` in the
-//!   writing transaction. Whole days of a period are summed from it, a few hundred rows for a
-//!   quarter whatever the number of conversations;
+//! - the rollup `analytics_daily_all` (migrations 0013 and 0014): the tallies per organization,
+//!   UTC day of conversation start, channel and intent, kept exact by triggers on
+//!   `conversations` in the writing transaction (on PostgreSQL as appended deltas that
+//!   [`super::analytics_fold`] folds in the background; the view sums both). Whole days of a
+//!   period are summed from it, a few hundred rows for a quarter whatever the number of
+//!   conversations;
 //! - the live aggregates over `conversations`, through the covering index
 //!   `conversations_org_analytics` (migration 0010): used for the partial days at the edges of a
 //!   period (a period may start and end at any instant), and for a whole period with
@@ -230,7 +232,7 @@ fn duration_count_columns() -> String {
     .join(", ")
 }
 
-/// The [`Tally`] columns summed from `analytics_daily a`, whose columns carry the same names.
+/// The [`Tally`] columns summed from `analytics_daily_all a`, whose columns carry the same names.
 const ROLLUP_COLUMNS: &str = "cast(coalesce(sum(a.conversations), 0) as bigint) as conversations, \
     cast(coalesce(sum(a.messages), 0) as bigint) as messages, \
     cast(coalesce(sum(a.resolved), 0) as bigint) as resolved, \
@@ -251,7 +253,7 @@ const ROLLUP_COLUMNS: &str = "cast(coalesce(sum(a.conversations), 0) as bigint) 
 impl Store {
     /// Tallies the scope's conversations per UTC day of their start and channel (only cells
     /// that have some): the totals, the per-channel figures and the daily series are sums of
-    /// these cells. With [`Source::Rollup`] whole days come from `analytics_daily` and the
+    /// these cells. With [`Source::Rollup`] whole days come from `analytics_daily_all` and the
     /// partial days at the edges from `conversations`; a day is never read from both.
     #[tracing::instrument(skip_all, fields(source = ?source))]
     pub async fn tally_cells(&self, scope: &Scope, source: Source) -> Result<Vec<Cell>> {
@@ -272,7 +274,7 @@ impl Store {
         }
         let sql = format!(
             "select a.day as day, a.channel as channel, {ROLLUP_COLUMNS} \
-             from analytics_daily a \
+             from analytics_daily_all a \
              where a.organization_id = $1 and a.day >= $2 and a.day < $3 \
              and ($4 is null or a.channel = $4) \
              group by a.day, a.channel having sum(a.conversations) > 0 order by 1, 2"
@@ -322,7 +324,7 @@ impl Store {
         let sql = format!(
             "select t.intent, cast(sum(t.n) as bigint), cast(sum(t.ai) as bigint) from ( \
                  select a.intent as intent, a.conversations as n, a.ai_resolved as ai \
-                 from analytics_daily a where a.organization_id = $1 and a.day >= $2 \
+                 from analytics_daily_all a where a.organization_id = $1 and a.day >= $2 \
                  and a.day < $3 and ($4 is null or a.channel = $4) and a.has_intent = 1 \
              union all {live} and c.created_at >= $5 and c.created_at < $6 \
              union all {live} and c.created_at >= $7 and c.created_at < $8 \

@@ -251,22 +251,34 @@ impl Store {
             [&record.customer_message, &record.agent_message],
         )
         .await?;
-        Store::lifecycle_on_turn_tx(&mut tx, record).await?;
-        // A customer writing into a resolved or closed conversation reopens it; a handoff
-        // moves an agent-handled conversation to the human queue.
+        let lifecycle = Store::lifecycle_on_turn_tx(&mut tx, record).await?;
+        // One update per turn (the analytics triggers fire once): the message count and the
+        // last activity; the lifecycle stamps (first response, handoff, reopening, which clears
+        // the resolution); and the status: a customer writing into a resolved or closed
+        // conversation reopens it, a handoff moves an agent-handled one to the human queue.
         sqlx::query(
             "update conversations set message_count = message_count + 2, \
              last_message_at = $1, updated_at = $1, intent = coalesce($2, intent), \
              status = case when $3 = 1 and status in ('open', 'resolved', 'closed') \
                  then 'pending_human' \
                  when status in ('resolved', 'closed') then 'open' else status end, \
-             handoff_reason = case when $3 = 1 then $4 else handoff_reason end \
-             where id = $5 and organization_id = $6",
+             handoff_reason = case when $3 = 1 then $4 else handoff_reason end, \
+             first_response_at = coalesce(first_response_at, $1), \
+             handoff_at = case when $5 = 1 then $1 else handoff_at end, \
+             handoff_count = handoff_count + $5, \
+             reopen_count = reopen_count + $6, \
+             resolved_at = case when $6 = 1 then null else resolved_at end, \
+             resolved_by = case when $6 = 1 then null else resolved_by end, \
+             closed_at = case when $6 = 1 then null else closed_at end, \
+             assignee = case when $6 = 1 then null else assignee end \
+             where id = $7 and organization_id = $8",
         )
         .bind(now)
         .bind(record.intent.as_deref())
         .bind(i64::from(record.handoff))
         .bind(record.handoff_reason.as_deref())
+        .bind(i64::from(lifecycle.handed_off))
+        .bind(i64::from(lifecycle.reopened))
         .bind(record.conversation_id.as_str())
         .bind(record.organization_id.as_str())
         .execute(&mut *tx)

@@ -209,6 +209,15 @@ pub struct CsatOutcome {
     pub created_at: i64,
 }
 
+/// What an agent turn does to its conversation's lifecycle, known once its status is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TurnLifecycle {
+    /// The conversation was resolved or closed: the turn reopens it.
+    pub reopened: bool,
+    /// The turn hands an agent-handled conversation to the human queue.
+    pub handed_off: bool,
+}
+
 impl Store {
     /// Reads the lifecycle state of the organization's conversation `id` (None: not found).
     pub async fn lifecycle_state(
@@ -280,12 +289,14 @@ impl Store {
     }
 
     /// The lifecycle bookkeeping of an agent turn, inside the turn's transaction and before
-    /// its status update: counts a reopening (a customer writing to a resolved or closed
-    /// conversation) and a handoff, stamps the first response, and logs the transitions.
+    /// its one update of the conversation: reads the status, logs the transitions, and says
+    /// whether the turn reopens the conversation (a customer writing to a resolved or closed
+    /// one) and whether it hands it off; the caller's update applies both (see
+    /// [`Store::record_turn`]).
     pub(crate) async fn lifecycle_on_turn_tx(
         tx: &mut Transaction<'static, Any>,
         record: &TurnRecord,
-    ) -> Result<()> {
+    ) -> Result<TurnLifecycle> {
         let row: Option<(String,)> = sqlx::query_as(
             "select status from conversations where organization_id = $1 and id = $2",
         )
@@ -294,7 +305,7 @@ impl Store {
         .fetch_optional(&mut **tx)
         .await?;
         let Some((status,)) = row else {
-            return Ok(());
+            return Ok(TurnLifecycle::default());
         };
         let from = ConversationStatus::parse(&status)?;
         let now = record.agent_message.created_at;
@@ -309,24 +320,6 @@ impl Store {
                     | ConversationStatus::Resolved
                     | ConversationStatus::Closed
             );
-        sqlx::query(
-            "update conversations set first_response_at = coalesce(first_response_at, $1), \
-             handoff_at = case when $2 = 1 then $1 else handoff_at end, \
-             handoff_count = handoff_count + $2, \
-             reopen_count = reopen_count + $3, \
-             resolved_at = case when $3 = 1 then null else resolved_at end, \
-             resolved_by = case when $3 = 1 then null else resolved_by end, \
-             closed_at = case when $3 = 1 then null else closed_at end, \
-             assignee = case when $3 = 1 then null else assignee end \
-             where organization_id = $4 and id = $5",
-        )
-        .bind(now)
-        .bind(i64::from(handed_off))
-        .bind(i64::from(reopened))
-        .bind(record.organization_id.as_str())
-        .bind(record.conversation_id.as_str())
-        .execute(&mut **tx)
-        .await?;
         let (org, id) = (&record.organization_id, &record.conversation_id);
         if reopened {
             let reason = Some("the customer wrote again");
@@ -361,7 +354,10 @@ impl Store {
             )
             .await?;
         }
-        Ok(())
+        Ok(TurnLifecycle {
+            reopened,
+            handed_off,
+        })
     }
 
     /// Records a customer message while a human holds the conversation, plus the

@@ -23,6 +23,7 @@
 //! - [`webhooks`] — webhook endpoints and their delivery log.
 //! - [`widget`] — the embed widget's token key and customer-signing secret.
 //! - [`analytics`] — the aggregates behind the analytics summary.
+//! - [`analytics_fold`] — moves the rollup's appended deltas into it (PostgreSQL).
 //! - [`channels`] — channel accounts, identities, threads, inbound dedupe, the send queue.
 //! - [`limits`] — shared token buckets (the rate limiter several replicas agree on).
 //! - [`lifecycle`] — status changes and their log, human replies, CSAT, the inbox, auto-resolve.
@@ -39,6 +40,7 @@
 pub mod actions;
 pub mod agent_configs;
 pub mod analytics;
+pub mod analytics_fold;
 pub mod channels;
 pub mod conversations;
 pub mod customers;

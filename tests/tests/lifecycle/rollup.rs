@@ -1,4 +1,5 @@
-//! The analytics rollup (`analytics_daily`, migration 0013) against the live aggregates: the
+//! The analytics rollup (`analytics_daily_all`, migrations 0013 and 0014) against the live
+//! aggregates: the
 //! summary the endpoint serves (whole days from the rollup, partial days and medians live)
 //! must equal `engine::service::analytics::summary_live` (everything from `conversations`)
 //! for any period, with or without the channel filter, after every kind of write: turns,
@@ -334,7 +335,67 @@ async fn the_rollup_matches_the_live_figures_over_many_days(backend: Backend) {
     assert_eq!(served["conversations"], 280, "{served}");
 }
 
+/// On PostgreSQL the triggers append deltas, which the server folds into the rollup in the
+/// background: folding moves every delta and changes no figure of any summary. On SQLite the
+/// triggers write the rollup directly and there is never anything to fold.
+async fn folding_the_deltas_changes_no_figure(backend: Backend) {
+    // No background fold during the test: the test folds by hand.
+    let app = spawn_app_with(backend, |config| {
+        config.analytics_fold_interval = Duration::from_secs(3600);
+    })
+    .await;
+    no_automatic_handoff(&app).await;
+    let queries = periods(now_ms());
+    let c1 = start(&app, "cust_1", "web", "Where is my order?").await;
+    start(&app, "cust_2", "sms", "Can I get a refund?").await;
+    let (status, _) = app
+        .chat("cust_1", "Thanks, one more thing", Some(&c1))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(post(&app, &conv(&c1, "resolve"), json!({})).await.0, 200);
+    assert_eq!(
+        post(&app, &conv(&c1, "csat"), json!({"rating": 4})).await.0,
+        200
+    );
+    let mut before = Vec::new();
+    for query in &queries {
+        before.push(both_paths(&app, query).await.0);
+    }
+    assert_eq!(before[0]["conversations"], 2, "{}", before[0]);
+
+    let store = &app.state.store;
+    let pending = store.pending_analytics_deltas().await.unwrap();
+    let folded = store.fold_analytics_deltas().await.unwrap();
+    match backend {
+        Backend::Postgres => {
+            assert!(pending > 0, "the turns appended deltas");
+            assert!(folded > 0, "the fold wrote rollup rows");
+        }
+        Backend::Sqlite => assert_eq!((pending, folded), (0, 0)),
+    }
+    assert_eq!(store.pending_analytics_deltas().await.unwrap(), 0);
+    for (query, before) in queries.iter().zip(&before) {
+        let (after, live) = both_paths(&app, query).await;
+        assert_eq!(&after, before, "folding changed the summary of {query:?}");
+        assert_eq!(
+            after, live,
+            "rollup and live differ after the fold for {query:?}"
+        );
+    }
+
+    // Writes after a fold land in new deltas on top of the folded rows; a second fold adds
+    // them to the same rows.
+    let (status, _) = app.chat("cust_2", "And another question", None).await;
+    assert_eq!(status, 200);
+    assert_paths_agree(&app, &queries).await;
+    store.fold_analytics_deltas().await.unwrap();
+    let (served, _) = both_paths(&app, &queries[0]).await;
+    assert_eq!(served["conversations"], 3, "{served}");
+    assert_paths_agree(&app, &queries).await;
+}
+
 both_backends!(
+    folding_the_deltas_changes_no_figure,
     the_rollup_follows_every_lifecycle_change,
     the_rollup_matches_the_live_figures_over_many_days,
 );
