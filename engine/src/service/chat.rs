@@ -203,8 +203,11 @@ pub async fn chat(
             reply: &reply,
         }),
     };
-    store.record_turn(&record).await?;
-    crate::events::signal::notify_committed();
+    // Every wake-up makes the dispatcher run a claiming write: at hundreds of turns a second
+    // an organization without webhooks would keep the writer busy for nothing.
+    if store.record_turn(&record).await? > 0 {
+        crate::events::signal::notify_committed();
+    }
     if let Some(log) = log {
         save_recording(store, &turn, &reply, log, &customer_message_id, &message_id).await;
     }

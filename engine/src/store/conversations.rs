@@ -219,9 +219,10 @@ impl Store {
 
     /// Stores one turn in a single short transaction: the new conversation (counted against
     /// the monthly quota), both messages, and the conversation's counters and status. Called
-    /// after the agent ran, never while it runs.
+    /// after the agent ran, never while it runs. Returns how many webhook deliveries the
+    /// turn's events queued (wake the dispatcher only when there are some).
     #[tracing::instrument(skip_all, fields(conversation = %record.conversation_id))]
-    pub async fn record_turn(&self, record: &TurnRecord) -> Result<()> {
+    pub async fn record_turn(&self, record: &TurnRecord) -> Result<usize> {
         let now = record.agent_message.created_at;
         let mut tx = self.begin().await?;
         if let Some(new) = &record.new_conversation {
@@ -283,9 +284,10 @@ impl Store {
         .bind(record.organization_id.as_str())
         .execute(&mut *tx)
         .await?;
-        Store::record_events_tx(&mut tx, &record.organization_id, &record.events).await?;
+        let deliveries =
+            Store::record_events_tx(&mut tx, &record.organization_id, &record.events).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(deliveries)
     }
 
     /// Milliseconds now; re-exported here so callers stamping a turn use the store's clock.
