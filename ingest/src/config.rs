@@ -34,6 +34,9 @@ pub struct KnowledgeConfig {
     pub poll_interval: Duration,
     /// Deadline of a vector search (see `engine::index::guarded`).
     pub vector_timeout: Duration,
+    /// Longest extraction of one uploaded file or one fetched page (see
+    /// [`crate::extract::bounded`]).
+    pub extract_timeout: Duration,
 }
 
 impl Default for KnowledgeConfig {
@@ -46,6 +49,7 @@ impl Default for KnowledgeConfig {
             fetch_allowlist: Vec::new(),
             poll_interval: Duration::from_secs(2),
             vector_timeout: engine::index::guarded::DEFAULT_QUERY_TIMEOUT,
+            extract_timeout: crate::extract::EXTRACT_TIMEOUT,
         }
     }
 }
@@ -92,6 +96,7 @@ impl KnowledgeConfig {
         FetchConfig {
             max_bytes: self.max_bytes,
             allowlist: self.fetch_allowlist.clone(),
+            extract_timeout: self.extract_timeout,
             ..FetchConfig::default()
         }
     }

@@ -253,7 +253,7 @@ impl Knowledge {
                 if matches!(format, Format::Csv) {
                     new.source_kind = SourceKind::Product;
                 }
-                extract::extract_bounded(format, bytes).await
+                extract::extract_bounded(format, bytes, self.config.extract_timeout).await
             }
             SourceContent::Text { text } => {
                 if text.trim().is_empty() {

@@ -572,6 +572,68 @@ async fn a_word_document_is_ingested_with_its_headings_and_table(backend: Backen
     assert!(!all.contains("60 days"), "deleted text was indexed: {all}");
 }
 
+/// A fetched page that takes longer to read than the extraction budget (the one uploads have)
+/// ends its document `failed` with the reason instead of holding its job; a crawl skips such a
+/// page and keeps the others.
+async fn a_page_past_the_extraction_budget_fails_with_a_reason(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.knowledge.fetch_allowlist = vec!["127.0.0.1/32".parse().expect("cidr")];
+        config.knowledge.poll_interval = Duration::from_millis(200);
+        // Far more than a normal page needs, far less than the heavy one below.
+        config.knowledge.extract_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let site = Site::start().await;
+    // About 5 MB of markup: seconds of parsing.
+    let heavy = format!(
+        "<html><body><main>{}</main></body></html>",
+        "<div><p>Shelf <b>item</b></p></div>".repeat(150_000)
+    );
+    site.set("/heavy", "text/html", &heavy);
+    site.set(
+        "/returns",
+        "text/html",
+        "<html><body><main><h1>Returns</h1><p>Parcels may be returned within 30 days of delivery.</p><a href=\"/heavy\">Catalogue</a></main></body></html>",
+    );
+
+    let started = Instant::now();
+    let (status, body) = send_json(
+        app.post(KNOWLEDGE)
+            .json(&json!({"url": site.url("/heavy")})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let doc = settled(&app, body["id"].as_str().expect("id")).await;
+    assert_eq!(doc["status"], "failed", "{doc}");
+    let reason = doc["failure_reason"].as_str().expect("reason");
+    assert!(
+        reason.contains(&site.url("/heavy")) && reason.contains("took longer than 200 ms"),
+        "{reason}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let (status, body) = send_json(app.post(KNOWLEDGE).json(&json!({
+        "url": site.url("/returns"),
+        "crawl": {"max_pages": 5},
+    })))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let doc = settled(&app, body["id"].as_str().expect("id")).await;
+    assert_eq!(doc["status"], "ready", "{doc}");
+    let passages = search(&app, "how long do I have to return a parcel").await;
+    assert!(
+        passages[0]["text"]
+            .as_str()
+            .expect("text")
+            .contains("within 30 days"),
+        "{passages:?}"
+    );
+}
+
 both_backends!(
     every_format_is_ingested_and_found,
     a_word_document_is_ingested_with_its_headings_and_table,
@@ -580,4 +642,5 @@ both_backends!(
     another_organization_sees_nothing,
     an_interrupted_ingestion_is_resumed_and_never_half_visible,
     the_listing_pages_with_a_cursor,
+    a_page_past_the_extraction_budget_fails_with_a_reason,
 );

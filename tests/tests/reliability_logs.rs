@@ -1,7 +1,8 @@
-//! Secrets never in logs, never in responses after creation (issue 12). The whole scenario
-//! runs with every log line of the process (DEBUG and up, JSON, the shipper's format)
-//! captured in memory, then the capture is searched for each secret and each piece of
-//! personal data the scenario used. A binary of its own: the capture is process-wide.
+//! What the logs hold (issue 12): secrets never in logs, never in responses after creation,
+//! and every line of a request (even one written after its handler returned) inside the
+//! request's span. The scenarios run with every log line of the process (DEBUG and up, JSON,
+//! the shipper's format) captured in memory, then the capture is searched. A binary of its
+//! own: the capture is process-wide, installed once and shared by this file's tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,11 +11,11 @@
 mod receiver;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use serde_json::json;
-use tests::{send_json, spawn_app_with, Backend, TestApp};
+use serde_json::{json, Value};
+use tests::{send_json, spawn_app, spawn_app_with, Backend, TestApp, CHAT};
 
 /// Every log line of the process.
 #[derive(Clone, Default)]
@@ -45,6 +46,35 @@ impl Capture {
     }
 }
 
+/// The process's capture, installed as the global subscriber on first use.
+fn capture() -> Capture {
+    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = Capture::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(true)
+                .with_writer(capture.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            capture
+        })
+        .clone()
+}
+
+/// One backend per binary run, as the capture is shared: SQLite by default, PostgreSQL with
+/// BLAIGENT_RELIABILITY_BACKEND=postgres.
+fn backend() -> Backend {
+    match std::env::var("BLAIGENT_RELIABILITY_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
 const SHOP: &str = "https://shop.example";
 const CARD: &str = "4111 1111 1111 1111";
 const EMAIL: &str = "jane.doe.7731@example.com";
@@ -65,17 +95,7 @@ async fn created_secret(
 }
 
 async fn the_scenario_leaves_no_secret_or_personal_data_in_logs(backend: Backend) {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_writer(capture.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-
+    let capture = capture();
     let app = spawn_app_with(backend, receiver::fast_webhooks).await;
     let mut secrets = vec![app.api_key.clone()];
 
@@ -222,11 +242,55 @@ async fn the_scenario_leaves_no_secret_or_personal_data_in_logs(backend: Backend
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_and_personal_data_stay_out_of_logs() {
-    // One backend per binary run: the subscriber is process-wide. SQLite by default,
-    // PostgreSQL with BLAIGENT_RELIABILITY_BACKEND=postgres.
-    let backend = match std::env::var("BLAIGENT_RELIABILITY_BACKEND").as_deref() {
-        Ok("postgres") => Backend::Postgres,
-        _ => Backend::Sqlite,
-    };
-    the_scenario_leaves_no_secret_or_personal_data_in_logs(backend).await;
+    the_scenario_leaves_no_secret_or_personal_data_in_logs(backend()).await;
+}
+
+/// A streamed turn runs after its handler has returned the stream; the lines it logs still
+/// carry the request's id (the one the client got in `X-Request-Id`) and organization.
+async fn a_streamed_turn_logs_inside_its_request(backend: Backend) {
+    let capture = capture();
+    let app = spawn_app(backend).await;
+    let response = app
+        .post(CHAT)
+        .header("accept", "text/event-stream")
+        .json(&json!({
+            "message": "What are your opening hours?",
+            "customer_id": "cust-stream-logs",
+            "organization_id": app.org_id,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = response.text().await.unwrap();
+    let events = tests::parse_sse(&body);
+    let (last, reply) = events.last().unwrap();
+    assert_eq!(last, "final", "{body}");
+    let conversation = reply["session_id"].as_str().unwrap();
+
+    // The agent logs "turn handled" from inside the turn; find this conversation's line (the
+    // other test of this binary logs turns too) and the spans it was written in.
+    let logs = capture.text();
+    let spans = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "turn handled")
+        .map(|line| line["spans"].as_array().cloned().unwrap_or_default())
+        .find(|spans| spans.iter().any(|s| s["conversation"] == conversation))
+        .unwrap_or_else(|| panic!("no \"turn handled\" line for {conversation}"));
+    let request = spans
+        .iter()
+        .find(|s| s["name"] == "request")
+        .unwrap_or_else(|| panic!("the turn logged outside its request's span: {spans:?}"));
+    assert_eq!(request["request_id"], request_id.as_str(), "{request}");
+    assert_eq!(request["org"], app.org_id.as_str(), "{request}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_turns_log_with_their_request_id() {
+    a_streamed_turn_logs_inside_its_request(backend()).await;
 }

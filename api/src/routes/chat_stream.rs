@@ -26,6 +26,7 @@ use futures::stream::{self, Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
+use tracing::Instrument;
 
 use super::chat::{ActionBody, ChatResponse, CitationBody};
 use crate::error::ApiResult;
@@ -101,6 +102,33 @@ fn piece(event: StreamEvent) -> Event {
         .data(json!({ "text": text }).to_string())
 }
 
+/// The stream's last event: `final` with the stored reply, or `error`.
+async fn final_event(done: oneshot::Receiver<Result<ChatOutcome>>) -> Event {
+    match done.await {
+        Ok(Ok(outcome)) => {
+            let body = response_body(outcome);
+            let data = serde_json::to_string(&body)
+                .unwrap_or_else(|_| json!({"detail": "could not encode the reply"}).to_string());
+            Event::default().event("final").data(data)
+        }
+        Ok(Err(e)) => {
+            if e.kind() == engine::ErrorKind::Internal {
+                tracing::error!(error = ?e, "a streamed chat turn failed");
+            }
+            let detail = match e.kind() {
+                engine::ErrorKind::Internal => "something went wrong".to_string(),
+                _ => e.message().to_string(),
+            };
+            Event::default()
+                .event("error")
+                .data(json!({ "detail": detail }).to_string())
+        }
+        Err(_) => Event::default()
+            .event("error")
+            .data(json!({"detail": "something went wrong"}).to_string()),
+    }
+}
+
 /// Streams one chat turn as server-sent events.
 #[tracing::instrument(skip_all)]
 pub async fn stream_message(
@@ -118,39 +146,20 @@ pub async fn stream_message(
         events: events_tx,
     };
     let store = state.store.clone();
-    tokio::spawn(async move {
-        let outcome = chat::chat(&store, &handler, &caller, input).await;
-        // Closing the event channel first lets the stream end its pieces before `final`.
-        drop(handler);
-        let _ = done_tx.send(outcome);
-    });
-    let pieces = ReceiverStream::new(events_rx).map(piece);
-    let last = stream::once(async move {
-        match done_rx.await {
-            Ok(Ok(outcome)) => {
-                let body = response_body(outcome);
-                let data = serde_json::to_string(&body).unwrap_or_else(|_| {
-                    json!({"detail": "could not encode the reply"}).to_string()
-                });
-                Event::default().event("final").data(data)
-            }
-            Ok(Err(e)) => {
-                if e.kind() == engine::ErrorKind::Internal {
-                    tracing::error!(error = ?e, "a streamed chat turn failed");
-                }
-                let detail = match e.kind() {
-                    engine::ErrorKind::Internal => "something went wrong".to_string(),
-                    _ => e.message().to_string(),
-                };
-                Event::default()
-                    .event("error")
-                    .data(json!({ "detail": detail }).to_string())
-            }
-            Err(_) => Event::default()
-                .event("error")
-                .data(json!({"detail": "something went wrong"}).to_string()),
+    // The turn runs, and the stream ends, after this handler has returned: both carry the
+    // request's span along so their log lines keep the request id and organization.
+    let span = tracing::Span::current();
+    tokio::spawn(
+        async move {
+            let outcome = chat::chat(&store, &handler, &caller, input).await;
+            // Closing the event channel first lets the stream end its pieces before `final`.
+            drop(handler);
+            let _ = done_tx.send(outcome);
         }
-    });
+        .instrument(span.clone()),
+    );
+    let pieces = ReceiverStream::new(events_rx).map(piece);
+    let last = stream::once(final_event(done_rx).instrument(span));
     let events: std::pin::Pin<
         Box<dyn Stream<Item = std::result::Result<Event, Infallible>> + Send>,
     > = Box::pin(pieces.chain(last).map(Ok));

@@ -291,6 +291,10 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 /// their own; thousands of tiny parts would only cost parsing time.
 const MAX_UPLOAD_PARTS: usize = 16;
 
+/// Most bytes a part's headers may hold together: a name, a file name and a content type fit
+/// in a fraction of this; megabytes of headers (a giant file name) are abuse, not a title.
+const MAX_PART_HEADER_BYTES: usize = 8 * 1024;
+
 /// Reads an upload's fields (`file`, `title`, `tags`, `metadata`) into a source. Public so the
 /// fuzz harness (`fuzz/src/lib.rs`) parses uploads exactly as this route does.
 pub async fn multipart_source(mut multipart: Multipart) -> ApiResult<NewSource> {
@@ -301,14 +305,25 @@ pub async fn multipart_source(mut multipart: Multipart) -> ApiResult<NewSource> 
     let mut parts = 0;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         parts += 1;
-        if parts > MAX_UPLOAD_PARTS {
-            // Read the rest (bounded by the body limit) so the client, still sending, gets
-            // this answer instead of a reset connection.
-            while let Ok(Some(_)) = multipart.next_field().await {}
-            return Err(ApiError(Error::invalid(format!(
+        let refusal = if parts > MAX_UPLOAD_PARTS {
+            Some(format!(
                 "the multipart body has more than {MAX_UPLOAD_PARTS} parts; send `file` and \
                  optionally `title`, `tags` and `metadata`"
-            ))));
+            ))
+        } else if header_bytes(field.headers()) > MAX_PART_HEADER_BYTES {
+            Some(format!(
+                "the multipart body is invalid: a part's headers are longer than \
+                 {MAX_PART_HEADER_BYTES} bytes"
+            ))
+        } else {
+            None
+        };
+        if let Some(detail) = refusal {
+            // The parser refuses to move on while a field it handed out lives, so the field
+            // goes first; then the rest is read and dropped (see `drain`).
+            drop(field);
+            drain(&mut multipart).await;
+            return Err(ApiError(Error::invalid(detail)));
         }
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
@@ -347,6 +362,21 @@ pub async fn multipart_source(mut multipart: Multipart) -> ApiResult<NewSource> 
         metadata,
         refresh_interval_secs: None,
     })
+}
+
+/// Total size of a part's header names and values.
+fn header_bytes(headers: &header::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum()
+}
+
+/// Reads the rest of a refused upload and drops it, so a client still sending gets the 400
+/// instead of a broken pipe (the server would otherwise close a connection with unread bytes).
+/// The route's body limit and the request timeout bound what this reads; parse errors end it.
+async fn drain(multipart: &mut Multipart) {
+    while let Ok(Some(_)) = multipart.next_field().await {}
 }
 
 fn json_source(body: AddKnowledgeRequest) -> ApiResult<NewSource> {

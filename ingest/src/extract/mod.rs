@@ -169,24 +169,48 @@ pub fn extract(format: Format, bytes: &[u8]) -> Result<Extracted> {
     Ok(extracted)
 }
 
-/// Longest time one file's extraction may take. A 25 MiB text PDF extracts in a few seconds;
+/// Longest time one file's (or one fetched page's) extraction may take by default
+/// ([`crate::KnowledgeConfig::extract_timeout`]). A 25 MiB text PDF extracts in a few seconds;
 /// a file that takes longer is too complex or built to stall the parser.
 pub const EXTRACT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Extracts `bytes` on the blocking pool under [`EXTRACT_TIMEOUT`]. Past it the caller gets an
-/// unprocessable error at once; the parser cannot be interrupted (`pdf-extract` has no
-/// cancellation), so its thread finishes in the background and its result is dropped.
-pub async fn extract_bounded(format: Format, bytes: Vec<u8>) -> Result<Extracted> {
-    let work = tokio::task::spawn_blocking(move || extract(format, &bytes));
-    match tokio::time::timeout(EXTRACT_TIMEOUT, work).await {
+/// Extracts `bytes` of an uploaded file with [`bounded`].
+pub async fn extract_bounded(
+    format: Format,
+    bytes: Vec<u8>,
+    budget: std::time::Duration,
+) -> Result<Extracted> {
+    bounded(budget, "the file", move || extract(format, &bytes)).await
+}
+
+/// Runs blocking extraction `work` on the blocking pool under `budget`. Past it the caller
+/// gets an unprocessable error naming `what` at once; the parser cannot be interrupted
+/// (`pdf-extract` has no cancellation), so its thread finishes in the background and its
+/// result is dropped.
+pub async fn bounded<T: Send + 'static>(
+    budget: std::time::Duration,
+    what: &str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let work = tokio::task::spawn_blocking(work);
+    match tokio::time::timeout(budget, work).await {
         Ok(joined) => joined.map_err(|e| Error::internal("extraction failed").with_source(e))?,
         Err(_) => {
-            tracing::warn!(?format, "extraction ran past its time budget");
+            tracing::warn!(what, "extraction ran past its time budget");
             Err(Error::unprocessable(format!(
-                "reading the file took longer than {} seconds (too complex or damaged)",
-                EXTRACT_TIMEOUT.as_secs()
+                "reading {what} took longer than {} (too complex or damaged)",
+                spoken(budget)
             )))
         }
+    }
+}
+
+/// A budget as people say it: "30 seconds", or "250 ms" under a second.
+fn spoken(budget: std::time::Duration) -> String {
+    if budget.as_secs() >= 1 {
+        format!("{} seconds", budget.as_secs())
+    } else {
+        format!("{} ms", budget.as_millis())
     }
 }
 
@@ -213,6 +237,28 @@ pub fn first_heading(markdown: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn work_past_its_budget_fails_at_once_with_a_reason() {
+        let started = std::time::Instant::now();
+        let err = bounded(
+            std::time::Duration::from_millis(50),
+            "the page https://shop.example/",
+            || {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                Ok(())
+            },
+        )
+        .await
+        .expect_err("past its budget");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(
+            err.message(),
+            "reading the page https://shop.example/ took longer than 50 ms (too complex or damaged)"
+        );
+        let ok = bounded(std::time::Duration::from_secs(5), "the file", || Ok(7)).await;
+        assert_eq!(ok.expect("within budget"), 7);
+    }
 
     #[test]
     fn formats_are_detected_from_type_or_extension() {

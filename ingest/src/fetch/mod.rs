@@ -33,6 +33,9 @@ pub struct FetchConfig {
     pub max_redirects: usize,
     /// Networks exempt from the SSRF guard.
     pub allowlist: Vec<IpNet>,
+    /// Longest extraction of one fetched page (and the parse for its links); past it the page
+    /// fails with a reason, as an upload does.
+    pub extract_timeout: Duration,
 }
 
 impl Default for FetchConfig {
@@ -43,6 +46,7 @@ impl Default for FetchConfig {
             max_bytes: 25 * 1024 * 1024,
             max_redirects: 5,
             allowlist: Vec::new(),
+            extract_timeout: extract::EXTRACT_TIMEOUT,
         }
     }
 }
@@ -228,7 +232,7 @@ impl Fetcher {
                 if !robots.allows(&path_of(&url)) {
                     continue;
                 }
-                match self.fetch_page(url.as_str()).await {
+                match self.fetch_page(url.as_str(), false).await {
                     Ok((page, _)) => pages.push(page),
                     Err(e) => last_error = Some(e),
                 }
@@ -241,7 +245,7 @@ impl Fetcher {
                 ))),
             };
         }
-        let (first_page, first_html) = page_of(first)?;
+        let (first_page, first_links) = self.page_of(first, max_pages > 1).await?;
         if max_pages == 1 {
             return Ok(vec![first_page]);
         }
@@ -249,8 +253,8 @@ impl Fetcher {
         let mut seen: HashSet<Url> = HashSet::from([first_page.url.clone()]);
         let mut queue: VecDeque<Url> = VecDeque::new();
         let start_host = first_page.url.host_str().map(str::to_owned);
-        let mut enqueue = |html: &str, base: &Url, queue: &mut VecDeque<Url>| {
-            for link in html::links(html, base) {
+        let mut enqueue = |links: Vec<Url>, queue: &mut VecDeque<Url>| {
+            for link in links {
                 if options.same_site && link.host_str().map(str::to_owned) != start_host {
                     continue;
                 }
@@ -259,17 +263,13 @@ impl Fetcher {
                 }
             }
         };
-        if let Some(html) = &first_html {
-            enqueue(html, &first_page.url, &mut queue);
-        }
+        enqueue(first_links, &mut queue);
         let mut pages = vec![first_page];
         while pages.len() < max_pages {
             let Some(next) = queue.pop_front() else { break };
-            match self.fetch_page(next.as_str()).await {
-                Ok((page, html)) => {
-                    if let Some(html) = &html {
-                        enqueue(html, &page.url, &mut queue);
-                    }
+            match self.fetch_page(next.as_str(), true).await {
+                Ok((page, links)) => {
+                    enqueue(links, &mut queue);
                     pages.push(page);
                 }
                 Err(e) => tracing::debug!(url = %next, error = %e, "crawl skipped a page"),
@@ -278,8 +278,39 @@ impl Fetcher {
         Ok(pages)
     }
 
-    async fn fetch_page(&self, url: &str) -> Result<(Page, Option<String>)> {
-        page_of(self.fetch(url).await?)
+    async fn fetch_page(&self, url: &str, with_links: bool) -> Result<(Page, Vec<Url>)> {
+        let fetched = self.fetch(url).await?;
+        self.page_of(fetched, with_links).await
+    }
+
+    /// Extracts a fetched body, with its links when asked (for a crawl). Both parse the page,
+    /// so both run off the async threads within [`FetchConfig::extract_timeout`], the budget
+    /// uploads have: a page built to stall the parser fails with a reason instead of hanging
+    /// its job.
+    async fn page_of(&self, fetched: Fetched, with_links: bool) -> Result<(Page, Vec<Url>)> {
+        let format = Format::detect(fetched.content_type.as_deref(), Some(fetched.url.path()))
+            .ok_or_else(|| {
+                Error::unprocessable(format!(
+                    "{} has the unsupported content type {}",
+                    fetched.url,
+                    fetched.content_type.as_deref().unwrap_or("(none)")
+                ))
+            })?;
+        let what = format!("the page {}", fetched.url);
+        extract::bounded(self.config.extract_timeout, &what, move || {
+            let extracted = extract::extract(format, &fetched.bytes)?;
+            let links = if with_links && format == Format::Html {
+                html::links(&String::from_utf8_lossy(&fetched.bytes), &fetched.url)
+            } else {
+                Vec::new()
+            };
+            let page = Page {
+                url: fetched.url,
+                extracted,
+            };
+            Ok((page, links))
+        })
+        .await
     }
 
     /// The robots.txt rules of `url`'s origin; unreadable means no rules.
@@ -331,28 +362,6 @@ pub fn sitemap_locations(xml: &str) -> Vec<String> {
         rest = &after[end..];
     }
     out
-}
-
-/// Extracts a fetched body; returns the HTML too, for link discovery.
-fn page_of(fetched: Fetched) -> Result<(Page, Option<String>)> {
-    let format = Format::detect(fetched.content_type.as_deref(), Some(fetched.url.path()))
-        .ok_or_else(|| {
-            Error::unprocessable(format!(
-                "{} has the unsupported content type {}",
-                fetched.url,
-                fetched.content_type.as_deref().unwrap_or("(none)")
-            ))
-        })?;
-    let html =
-        (format == Format::Html).then(|| String::from_utf8_lossy(&fetched.bytes).into_owned());
-    let extracted = extract::extract(format, &fetched.bytes)?;
-    Ok((
-        Page {
-            url: fetched.url,
-            extracted,
-        },
-        html,
-    ))
 }
 
 #[cfg(test)]
