@@ -109,7 +109,17 @@ async function signIn(context, who) {
   return page;
 }
 
-const shot = (page, name) => page.screenshot({ path: join(SHOTS, `dashboard-${name}.png`), fullPage: true });
+// A screenshot is a picture for the docs, not a check: animations are frozen so the capture
+// does not wait on them, and one that still times out (a starved renderer on a loaded CI
+// machine) is reported and skipped instead of failing the behaviour under test.
+const capture = async (page, path, fullPage) => {
+  try {
+    await page.screenshot({ path, fullPage, animations: "disabled", timeout: 20_000 });
+  } catch (e) {
+    console.warn(`screenshot ${path} skipped: ${e.message.split("\n")[0]}`);
+  }
+};
+const shot = (page, name) => capture(page, join(SHOTS, `dashboard-${name}.png`), true);
 
 before(async () => {
   assert.ok(existsSync(BINARY), `${BINARY} is missing: run cargo build -p api --bin blaigent`);
@@ -267,7 +277,7 @@ test("a handed-off conversation answered from the inbox reaches the widget", asy
   // The widget polls the thread: the person's reply appears there.
   await w(".msg.human").first().waitFor({ timeout: 20_000 });
   assert.match(await w(".msg.human").first().textContent(), /Olivia from Acme/);
-  await shop.screenshot({ path: join(SHOTS, "dashboard-widget-human-reply.png") });
+  await capture(shop, join(SHOTS, "dashboard-widget-human-reply.png"), false);
 });
 
 test("an API key is created (shown once), works, and is revoked", async () => {
