@@ -43,8 +43,8 @@ create view analytics_daily_all as
     union all
     select * from analytics_daily_delta;
 
--- A conversation's contribution, appended (replaces 0013's upsert; the trigger is unchanged).
-create or replace function analytics_daily_add(r conversations) returns void language plpgsql as $$
+-- Appends a conversation's contribution times `factor`: +1 puts it in, -1 takes it out.
+create function analytics_daily_append(r conversations, factor bigint) returns void language plpgsql as $$
 begin
     insert into analytics_daily_delta values (
         r.organization_id,
@@ -52,55 +52,37 @@ begin
         r.channel,
         case when r.intent is null then 0 else 1 end,
         coalesce(r.intent, ''),
-        1,
-        r.message_count,
-        case when r.status in ('resolved', 'closed') then 1 else 0 end,
-        case when r.status in ('resolved', 'closed') and r.resolved_by = 'agent' then 1 else 0 end,
-        case when r.status in ('resolved', 'closed') and r.resolved_by = 'human' then 1 else 0 end,
-        case when r.handoff_count > 0 then 1 else 0 end,
-        case when r.reopen_count > 0 then 1 else 0 end,
-        case when r.csat_rating is not null then 1 else 0 end,
-        coalesce(r.csat_rating, 0),
-        case when r.csat_rating is not null and r.status in ('resolved', 'closed') and r.resolved_by = 'agent' then 1 else 0 end,
-        case when r.status in ('resolved', 'closed') and r.resolved_by = 'agent' then coalesce(r.csat_rating, 0) else 0 end,
-        case when r.csat_rating is not null and r.status in ('resolved', 'closed') and r.resolved_by = 'human' then 1 else 0 end,
-        case when r.status in ('resolved', 'closed') and r.resolved_by = 'human' then coalesce(r.csat_rating, 0) else 0 end,
-        case when r.first_response_at is not null then 1 else 0 end,
-        case when r.status in ('resolved', 'closed') and r.resolved_at is not null then 1 else 0 end,
-        case when r.human_replied_at is not null and r.handoff_at is not null and r.human_replied_at >= r.handoff_at then 1 else 0 end,
+        factor * (1),
+        factor * (r.message_count),
+        factor * (case when r.status in ('resolved', 'closed') then 1 else 0 end),
+        factor * (case when r.status in ('resolved', 'closed') and r.resolved_by = 'agent' then 1 else 0 end),
+        factor * (case when r.status in ('resolved', 'closed') and r.resolved_by = 'human' then 1 else 0 end),
+        factor * (case when r.handoff_count > 0 then 1 else 0 end),
+        factor * (case when r.reopen_count > 0 then 1 else 0 end),
+        factor * (case when r.csat_rating is not null then 1 else 0 end),
+        factor * (coalesce(r.csat_rating, 0)),
+        factor * (case when r.csat_rating is not null and r.status in ('resolved', 'closed') and r.resolved_by = 'agent' then 1 else 0 end),
+        factor * (case when r.status in ('resolved', 'closed') and r.resolved_by = 'agent' then coalesce(r.csat_rating, 0) else 0 end),
+        factor * (case when r.csat_rating is not null and r.status in ('resolved', 'closed') and r.resolved_by = 'human' then 1 else 0 end),
+        factor * (case when r.status in ('resolved', 'closed') and r.resolved_by = 'human' then coalesce(r.csat_rating, 0) else 0 end),
+        factor * (case when r.first_response_at is not null then 1 else 0 end),
+        factor * (case when r.status in ('resolved', 'closed') and r.resolved_at is not null then 1 else 0 end),
+        factor * (case when r.human_replied_at is not null and r.handoff_at is not null and r.human_replied_at >= r.handoff_at then 1 else 0 end),
         cast(extract(epoch from clock_timestamp()) * 1000 as bigint),
         cast(extract(epoch from clock_timestamp()) * 1000 as bigint)
     );
 end;
 $$;
 
--- A conversation's contribution taken out, appended as a negative delta.
+-- 0013's two functions, which the trigger calls, now append (they upserted the rollup row).
+create or replace function analytics_daily_add(r conversations) returns void language plpgsql as $$
+begin
+    perform analytics_daily_append(r, 1);
+end;
+$$;
+
 create or replace function analytics_daily_remove(r conversations) returns void language plpgsql as $$
 begin
-    insert into analytics_daily_delta values (
-        r.organization_id,
-        r.created_at / 86400000,
-        r.channel,
-        case when r.intent is null then 0 else 1 end,
-        coalesce(r.intent, ''),
-        -(1),
-        -(r.message_count),
-        -(case when r.status in ('resolved', 'closed') then 1 else 0 end),
-        -(case when r.status in ('resolved', 'closed') and r.resolved_by = 'agent' then 1 else 0 end),
-        -(case when r.status in ('resolved', 'closed') and r.resolved_by = 'human' then 1 else 0 end),
-        -(case when r.handoff_count > 0 then 1 else 0 end),
-        -(case when r.reopen_count > 0 then 1 else 0 end),
-        -(case when r.csat_rating is not null then 1 else 0 end),
-        -(coalesce(r.csat_rating, 0)),
-        -(case when r.csat_rating is not null and r.status in ('resolved', 'closed') and r.resolved_by = 'agent' then 1 else 0 end),
-        -(case when r.status in ('resolved', 'closed') and r.resolved_by = 'agent' then coalesce(r.csat_rating, 0) else 0 end),
-        -(case when r.csat_rating is not null and r.status in ('resolved', 'closed') and r.resolved_by = 'human' then 1 else 0 end),
-        -(case when r.status in ('resolved', 'closed') and r.resolved_by = 'human' then coalesce(r.csat_rating, 0) else 0 end),
-        -(case when r.first_response_at is not null then 1 else 0 end),
-        -(case when r.status in ('resolved', 'closed') and r.resolved_at is not null then 1 else 0 end),
-        -(case when r.human_replied_at is not null and r.handoff_at is not null and r.human_replied_at >= r.handoff_at then 1 else 0 end),
-        cast(extract(epoch from clock_timestamp()) * 1000 as bigint),
-        cast(extract(epoch from clock_timestamp()) * 1000 as bigint)
-    );
+    perform analytics_daily_append(r, -1);
 end;
 $$;
