@@ -16,7 +16,7 @@ use engine::events::turn::{turn_events, TurnFacts};
 use engine::events::EventType;
 use engine::ids::{ConversationId, MessageId, OrganizationId};
 use engine::service::orgs;
-use engine::store::conversations::{NewConversation, TurnRecord};
+use engine::store::conversations::{ConversationStatus, NewConversation, TurnRecord};
 use engine::store::messages::NewMessage;
 use engine::store::orgs::{NewOrganization, Plan};
 use engine::store::webhooks::NewWebhook;
@@ -222,6 +222,7 @@ async fn turn_latency(store: &Store, turns: usize) -> anyhow::Result<()> {
             handoff_reason: None,
             handoff: false,
             events,
+            status_before: ConversationStatus::Open,
         };
         let started = Instant::now();
         store.record_turn(&record).await?;

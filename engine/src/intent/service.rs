@@ -29,15 +29,25 @@ static DEFAULT_VECTORS: OnceCell<(String, ExampleVectors)> = OnceCell::const_new
 /// Example text to its embedding.
 type ExampleVectors = Arc<HashMap<String, Vec<f32>>>;
 
+/// A default classifier, trained once however many callers ask for it at the same time.
+type TrainedOnce = Arc<OnceCell<Arc<IntentClassifier>>>;
+
 /// Default classifiers of this process, by model and settings.
-static DEFAULT_CLASSIFIERS: LazyLock<Mutex<HashMap<String, Arc<IntentClassifier>>>> =
+static DEFAULT_CLASSIFIERS: LazyLock<Mutex<HashMap<String, TrainedOnce>>> =
     LazyLock::new(Default::default);
 
-fn default_classifiers(
-) -> Result<std::sync::MutexGuard<'static, HashMap<String, Arc<IntentClassifier>>>> {
+fn default_classifiers() -> Result<std::sync::MutexGuard<'static, HashMap<String, TrainedOnce>>> {
     DEFAULT_CLASSIFIERS
         .lock()
         .map_err(|_| Error::internal("the default intent cache lock was poisoned"))
+}
+
+/// Whether a default classifier has been trained in this process (the server's warm-up is
+/// done): benchmarks wait for it so they do not measure the training.
+pub fn default_classifier_ready() -> bool {
+    default_classifiers()
+        .map(|map| map.values().any(|cell| cell.initialized()))
+        .unwrap_or(false)
 }
 
 /// Where an intent of the effective set comes from.
@@ -175,12 +185,15 @@ impl IntentService {
     async fn default_classifier(&self) -> Result<Arc<IntentClassifier>> {
         // Keyed by the settings: services built with other settings train their own.
         let key = format!("{}|{:?}", self.embedder.model_name(), self.settings);
-        if let Some(found) = default_classifiers()?.get(&key) {
-            return Ok(found.clone());
-        }
-        let trained = Arc::new(self.train(&effective_intents(&[])).await?);
-        // Two services racing here both train; the first stored wins and both are identical.
-        Ok(default_classifiers()?.entry(key).or_insert(trained).clone())
+        let cell = default_classifiers()?.entry(key).or_default().clone();
+        // The server's warm-up and the first turns may ask at once: one of them trains, the
+        // others wait for its result (a failure lets the next caller try again).
+        let trained = cell
+            .get_or_try_init(|| async {
+                Ok::<_, Error>(Arc::new(self.train(&effective_intents(&[])).await?))
+            })
+            .await?;
+        Ok(trained.clone())
     }
 
     /// Embeds what is not cached and trains on the blocking pool.

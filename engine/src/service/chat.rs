@@ -95,13 +95,17 @@ pub async fn chat(
     let org = &caller.organization_id;
     let customer_record_id = store.ensure_customer(org, &input.customer_id).await?;
 
-    let (conversation_id, new_conversation, history) = match &input.session_id {
+    let (conversation_id, new_conversation, history, status_before) = match &input.session_id {
         Some(session) => {
             let id = super::conversations::parse_conversation_id(session)
                 .map_err(|_| session_not_found(session))?;
-            let conversation = store
-                .conversation(org, &id)
-                .await?
+            // Both reads at once: the history is dropped if the conversation is not this
+            // customer's or a human holds it.
+            let (conversation, history) = futures::try_join!(
+                store.conversation(org, &id),
+                store.recent_history(org, &id, HISTORY_MESSAGES)
+            )?;
+            let conversation = conversation
                 .filter(|c| c.customer_record_id == customer_record_id)
                 .ok_or_else(|| session_not_found(session))?;
             // While a human holds the conversation the agent stays quiet.
@@ -111,8 +115,7 @@ pub async fn chat(
             ) {
                 return super::inbox::held_turn(store, org, &conversation, &input).await;
             }
-            let history = store.recent_history(org, &id, HISTORY_MESSAGES).await?;
-            (conversation.id, None, history)
+            (conversation.id, None, history, conversation.status)
         }
         None => {
             let quota = caller.quota();
@@ -131,7 +134,12 @@ pub async fn chat(
                 channel: input.channel,
                 monthly_quota: quota,
             };
-            (ConversationId::new(), Some(new), Vec::new())
+            (
+                ConversationId::new(),
+                Some(new),
+                Vec::new(),
+                ConversationStatus::Open,
+            )
         }
     };
     tracing::Span::current().record("conversation", conversation_id.as_str());
@@ -193,6 +201,7 @@ pub async fn chat(
         handoff_reason: reply.handoff_reason.clone(),
         handoff: reply.handoff,
         new_conversation: new_conversation.clone(),
+        status_before,
         events: crate::events::turn::turn_events(&crate::events::turn::TurnFacts {
             conversation_id: &conversation_id,
             customer_id: &turn.customer_id,

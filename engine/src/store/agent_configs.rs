@@ -1,4 +1,6 @@
-//! Each organization's agent configuration, stored as one JSON document.
+//! Each organization's agent configuration, stored as one JSON document. Every turn reads it,
+//! so it is cached in process for [`super::cache::AGENT_CONFIG_TTL`]; a change through this
+//! process is seen at once.
 
 use super::{now_ms, Store};
 use crate::config::AgentConfig;
@@ -8,6 +10,17 @@ use crate::ids::OrganizationId;
 impl Store {
     /// Returns the organization's stored configuration, or `None` when it never saved one.
     pub async fn agent_config(&self, org: &OrganizationId) -> Result<Option<AgentConfig>> {
+        let cache = &self.caches().agent_configs;
+        if let Some(config) = cache.get(org.as_str()) {
+            return Ok(config);
+        }
+        let read_from = cache.generation();
+        let config = self.stored_agent_config(org).await?;
+        cache.insert_since(read_from, org.as_str().to_owned(), config.clone());
+        Ok(config)
+    }
+
+    async fn stored_agent_config(&self, org: &OrganizationId) -> Result<Option<AgentConfig>> {
         let row: Option<(String,)> =
             sqlx::query_as("select config from agent_configs where organization_id = $1")
                 .bind(org.as_str())
@@ -32,8 +45,9 @@ impl Store {
         .bind(json)
         .bind(now)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
+        self.caches().agent_configs.remove(org.as_str());
         Ok(())
     }
 }

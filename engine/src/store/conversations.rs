@@ -3,9 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::messages::{insert_turn_messages, NewMessage};
+use sqlx::{Any, Transaction};
+
+use super::batch::Batch;
+use super::events::Subscription;
+use super::lifecycle::TurnLifecycle;
+use super::messages::{push_turn_messages, NewMessage};
 use super::usage::month_period;
-use super::{now_ms, Store};
+use super::{now_ms, Dialect, Store};
 use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, CustomerRecordId, OrganizationId};
@@ -167,6 +172,9 @@ pub struct TurnRecord {
     pub handoff: bool,
     /// The turn's events (`message.received`, ...), recorded in its transaction.
     pub events: Vec<crate::events::NewEvent>,
+    /// The conversation's status when the turn began (`Open` for a new one); the turn's
+    /// lifecycle changes are computed from it (see [`Store::record_turn`]).
+    pub status_before: ConversationStatus,
 }
 
 impl Store {
@@ -218,80 +226,153 @@ impl Store {
     }
 
     /// Stores one turn in a single short transaction: the new conversation (counted against
-    /// the monthly quota), both messages, and the conversation's counters and status. Called
-    /// after the agent ran, never while it runs. Returns how many webhook deliveries the
-    /// turn's events queued (wake the dispatcher only when there are some).
+    /// the monthly quota), both messages, the lifecycle transitions, the conversation's
+    /// counters and status, and the turn's events with their webhook deliveries. Called after
+    /// the agent ran, never while it runs. Returns how many webhook deliveries the turn's
+    /// events queued (wake the dispatcher only when there are some).
+    ///
+    /// The writes go as one [`Batch`] (one round trip to SQLite's writer), computed from the
+    /// status the conversation had when the turn began (`record.status_before`). The
+    /// conversation update only applies while the status is still that one; when a human or
+    /// the auto-resolver changed it meanwhile, the transaction is rolled back and the turn is
+    /// written again from the status read inside the transaction.
     #[tracing::instrument(skip_all, fields(conversation = %record.conversation_id))]
     pub async fn record_turn(&self, record: &TurnRecord) -> Result<usize> {
-        let now = record.agent_message.created_at;
-        let mut tx = self.begin().await?;
-        if let Some(new) = &record.new_conversation {
-            Store::count_new_conversation(
-                &mut tx,
-                &record.organization_id,
-                &month_period(now),
-                new.monthly_quota,
-            )
-            .await?;
-            sqlx::query(
-                "insert into conversations (id, organization_id, customer_id, channel, status, \
-                 message_count, created_at, updated_at) values ($1, $2, $3, $4, 'open', 0, $5, $5)",
-            )
-            .bind(record.conversation_id.as_str())
-            .bind(record.organization_id.as_str())
-            .bind(new.customer_record_id.as_str())
-            .bind(new.channel.as_str())
-            .bind(record.customer_message.created_at)
-            .execute(&mut *tx)
-            .await?;
+        // Read before the transaction: on SQLite every statement inside it holds the writer.
+        let endpoints = if record.events.is_empty() {
+            Vec::new()
+        } else {
+            self.webhook_subscriptions(&record.organization_id).await?
+        };
+        let mut expected = record.status_before;
+        for attempt in 0..2 {
+            let mut tx = self.begin().await?;
+            if let Some(new) = &record.new_conversation {
+                let period = month_period(record.agent_message.created_at);
+                Store::count_new_conversation(
+                    &mut tx,
+                    &record.organization_id,
+                    &period,
+                    new.monthly_quota,
+                )
+                .await?;
+            }
+            if attempt > 0 {
+                expected = match self.status_for_update(&mut tx, record).await? {
+                    Some(status) => status,
+                    None if record.new_conversation.is_some() => ConversationStatus::Open,
+                    None => return Err(Error::not_found("the conversation no longer exists")),
+                };
+            }
+            let mut batch = Batch::new();
+            let queued = push_turn(&mut batch, record, expected, &endpoints)?;
+            let rows = batch.run(&mut tx).await?;
+            if rows.len() == 1 {
+                tx.commit().await?;
+                return Ok(queued);
+            }
+            tx.rollback().await?;
+            tracing::debug!(attempt, "the conversation's status changed during the turn");
         }
-        insert_turn_messages(
-            &mut tx,
-            &record.organization_id,
-            &record.conversation_id,
-            [&record.customer_message, &record.agent_message],
-        )
-        .await?;
-        let lifecycle = Store::lifecycle_on_turn_tx(&mut tx, record).await?;
-        // One update per turn (the analytics triggers fire once): the message count and the
-        // last activity; the lifecycle stamps (first response, handoff, reopening, which clears
-        // the resolution); and the status: a customer writing into a resolved or closed
-        // conversation reopens it, a handoff moves an agent-handled one to the human queue.
-        sqlx::query(
-            "update conversations set message_count = message_count + 2, \
-             last_message_at = $1, updated_at = $1, intent = coalesce($2, intent), \
-             status = case when $3 = 1 and status in ('open', 'resolved', 'closed') \
-                 then 'pending_human' \
-                 when status in ('resolved', 'closed') then 'open' else status end, \
-             handoff_reason = case when $3 = 1 then $4 else handoff_reason end, \
-             first_response_at = coalesce(first_response_at, $1), \
-             handoff_at = case when $5 = 1 then $1 else handoff_at end, \
-             handoff_count = handoff_count + $5, \
-             reopen_count = reopen_count + $6, \
-             resolved_at = case when $6 = 1 then null else resolved_at end, \
-             resolved_by = case when $6 = 1 then null else resolved_by end, \
-             closed_at = case when $6 = 1 then null else closed_at end, \
-             assignee = case when $6 = 1 then null else assignee end \
-             where id = $7 and organization_id = $8",
-        )
-        .bind(now)
-        .bind(record.intent.as_deref())
-        .bind(i64::from(record.handoff))
-        .bind(record.handoff_reason.as_deref())
-        .bind(i64::from(lifecycle.handed_off))
-        .bind(i64::from(lifecycle.reopened))
-        .bind(record.conversation_id.as_str())
-        .bind(record.organization_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let deliveries =
-            Store::record_events_tx(&mut tx, &record.organization_id, &record.events).await?;
-        tx.commit().await?;
-        Ok(deliveries)
+        Err(Error::conflict(
+            "the conversation changed while this turn was stored; send the message again",
+        ))
+    }
+
+    /// The conversation's status inside `tx`, locked until the transaction ends (SQLite's
+    /// writer already holds the whole database).
+    async fn status_for_update(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        record: &TurnRecord,
+    ) -> Result<Option<ConversationStatus>> {
+        let lock = match self.dialect() {
+            Dialect::Postgres => " for update",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "select status from conversations where organization_id = $1 and id = $2{lock}"
+        );
+        let row: Option<(String,)> = sqlx::query_as(&sql)
+            .bind(record.organization_id.as_str())
+            .bind(record.conversation_id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.map(|(status,)| ConversationStatus::parse(&status))
+            .transpose()
     }
 
     /// Milliseconds now; re-exported here so callers stamping a turn use the store's clock.
     pub fn clock_ms(&self) -> i64 {
         now_ms()
     }
+}
+
+/// Adds every write of a turn to `batch`, for a conversation whose status is `from`: the new
+/// conversation, both messages, the transitions, the one conversation update (which returns
+/// the conversation's id only while its status is still `from`), the events and their
+/// deliveries. Returns how many deliveries it queues.
+fn push_turn<'q>(
+    batch: &mut Batch<'q>,
+    record: &'q TurnRecord,
+    from: ConversationStatus,
+    endpoints: &[Subscription],
+) -> Result<usize> {
+    let (org, id) = (&record.organization_id, &record.conversation_id);
+    if let Some(new) = &record.new_conversation {
+        batch.push(
+            "insert into conversations (id, organization_id, customer_id, channel, status, \
+             message_count, created_at, updated_at) values ($1, $2, $3, $4, 'open', 0, $5, $5)",
+            move |query| {
+                query
+                    .bind(id.as_str().to_owned())
+                    .bind(org.as_str().to_owned())
+                    .bind(new.customer_record_id.as_str().to_owned())
+                    .bind(new.channel.as_str())
+                    .bind(record.customer_message.created_at)
+            },
+        );
+    }
+    push_turn_messages(
+        batch,
+        org,
+        id,
+        [&record.customer_message, &record.agent_message],
+    );
+    let lifecycle = TurnLifecycle::of(from, record.handoff);
+    lifecycle.push_transitions(batch, record, from);
+    // One update per turn (the analytics triggers fire once): the message count and the last
+    // activity; the lifecycle stamps (first response, handoff, reopening, which clears the
+    // resolution); and the status: a customer writing into a resolved or closed conversation
+    // reopens it, a handoff moves an agent-handled one to the human queue.
+    batch.push(
+        "update conversations set message_count = message_count + 2, \
+         last_message_at = $1, updated_at = $1, intent = coalesce($2, intent), \
+         status = case when $3 = 1 and status in ('open', 'resolved', 'closed') \
+             then 'pending_human' \
+             when status in ('resolved', 'closed') then 'open' else status end, \
+         handoff_reason = case when $3 = 1 then $4 else handoff_reason end, \
+         first_response_at = coalesce(first_response_at, $1), \
+         handoff_at = case when $5 = 1 then $1 else handoff_at end, \
+         handoff_count = handoff_count + $5, \
+         reopen_count = reopen_count + $6, \
+         resolved_at = case when $6 = 1 then null else resolved_at end, \
+         resolved_by = case when $6 = 1 then null else resolved_by end, \
+         closed_at = case when $6 = 1 then null else closed_at end, \
+         assignee = case when $6 = 1 then null else assignee end \
+         where id = $7 and organization_id = $8 and status = $9 returning id",
+        move |query| {
+            query
+                .bind(record.agent_message.created_at)
+                .bind(record.intent.clone())
+                .bind(i64::from(record.handoff))
+                .bind(record.handoff_reason.clone())
+                .bind(i64::from(lifecycle.handed_off))
+                .bind(i64::from(lifecycle.reopened))
+                .bind(id.as_str().to_owned())
+                .bind(org.as_str().to_owned())
+                .bind(from.as_str())
+        },
+    );
+    Store::push_events(batch, org, &record.events, endpoints)
 }

@@ -1,5 +1,7 @@
-//! Customer records: one per organization and caller-side `customer_id`.
+//! Customer records: one per organization and caller-side `customer_id`. A record's id never
+//! changes, so the lookup every turn makes is cached in process.
 
+use super::cache::customer_key;
 use super::{now_ms, Store};
 use crate::error::{Error, Result};
 use crate::ids::{CustomerRecordId, OrganizationId};
@@ -12,7 +14,14 @@ impl Store {
         org: &OrganizationId,
         external_id: &str,
     ) -> Result<CustomerRecordId> {
+        let cache_key = customer_key(org.as_str(), external_id);
+        let cache = &self.caches().customers;
+        if let Some(id) = cache.get(&cache_key) {
+            return Ok(id);
+        }
+        let read_from = cache.generation();
         if let Some(id) = self.customer_by_external_id(org, external_id).await? {
+            cache.insert_since(read_from, cache_key, id.clone());
             return Ok(id);
         }
         let now = now_ms();
@@ -27,9 +36,12 @@ impl Store {
         .bind(now)
         .execute(self.writer())
         .await?;
-        self.customer_by_external_id(org, external_id)
+        let id = self
+            .customer_by_external_id(org, external_id)
             .await?
-            .ok_or_else(|| Error::internal("the customer record vanished after it was created"))
+            .ok_or_else(|| Error::internal("the customer record vanished after it was created"))?;
+        cache.insert_since(read_from, cache_key, id.clone());
+        Ok(id)
     }
 
     /// Looks up the record id of the organization's customer `external_id`.

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{Any, Transaction};
 
+use super::batch::Batch;
 use super::{now_ms, Dialect, Store};
 use crate::error::{Error, Result, ResultExt};
 use crate::events::{payload, signal, EventType, NewEvent};
@@ -131,6 +132,13 @@ fn subscribed(events_json: &str, event: EventType) -> bool {
     }
 }
 
+/// An enabled webhook endpoint and the event types it subscribed to (stored JSON list).
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub webhook_id: String,
+    pub events: String,
+}
+
 impl Store {
     /// Records `event_type` with `data` for `org` inside the caller's transaction and queues a
     /// delivery for each enabled endpoint of the organization subscribed to it. After the
@@ -160,6 +168,48 @@ impl Store {
         if events.is_empty() {
             return Ok(0);
         }
+        let endpoints = Self::webhook_subscriptions_in(&mut **tx, org).await?;
+        let mut batch = Batch::new();
+        let queued = Self::push_events(&mut batch, org, events, &endpoints)?;
+        batch.run(tx).await?;
+        Ok(queued)
+    }
+
+    /// The organization's enabled endpoints with their subscriptions, read outside any
+    /// transaction: a chat turn reads them before it takes SQLite's one writer, so the
+    /// writer's critical section is one statement shorter.
+    pub async fn webhook_subscriptions(&self, org: &OrganizationId) -> Result<Vec<Subscription>> {
+        Self::webhook_subscriptions_in(self.pool(), org).await
+    }
+
+    async fn webhook_subscriptions_in<'e>(
+        executor: impl sqlx::Executor<'e, Database = Any>,
+        org: &OrganizationId,
+    ) -> Result<Vec<Subscription>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "select id, events from webhooks where organization_id = $1 and enabled = 1",
+        )
+        .bind(org.as_str())
+        .fetch_all(executor)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(webhook_id, events)| Subscription { webhook_id, events })
+            .collect())
+    }
+
+    /// Adds the events, and their deliveries to the subscribed `endpoints`
+    /// ([`Store::webhook_subscriptions`]), to `batch`: one multi-row insert each. Returns how
+    /// many deliveries it queued.
+    pub(crate) fn push_events<'q>(
+        batch: &mut Batch<'q>,
+        org: &'q OrganizationId,
+        events: &'q [NewEvent],
+        endpoints: &[Subscription],
+    ) -> Result<usize> {
+        if events.is_empty() {
+            return Ok(0);
+        }
         let now = now_ms();
         let mut rows = Vec::with_capacity(events.len());
         for event in events {
@@ -167,67 +217,75 @@ impl Store {
             let body = payload::build(&id, event.event_type, now, org, &event.data)?;
             rows.push((id, body));
         }
-        let sql = format!(
-            "insert into events (id, organization_id, event_type, payload, conversation_id, \
-             created_at) values {}",
-            placeholders(rows.len(), 6)
-        );
-        let mut insert = sqlx::query(&sql);
-        for ((id, body), event) in rows.iter().zip(events) {
-            insert = insert
-                .bind(id.as_str())
-                .bind(org.as_str())
-                .bind(event.event_type.as_str())
-                .bind(body.as_str())
-                .bind(event.conversation_id.as_ref().map(ConversationId::as_str))
-                .bind(now);
-        }
-        insert.execute(&mut **tx).await?;
-
-        let endpoints: Vec<(String, String)> = sqlx::query_as(
-            "select id, events from webhooks where organization_id = $1 and enabled = 1",
-        )
-        .bind(org.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
         // Event order first, then endpoint order: delivery ids are minted in that order.
-        let deliveries: Vec<(String, &EventId, &str, Option<&ConversationId>)> = rows
+        let deliveries: Vec<(String, String, String, Option<String>)> = rows
             .iter()
             .zip(events)
             .flat_map(|((id, _), event)| {
                 endpoints
                     .iter()
-                    .filter(|(_, wanted)| subscribed(wanted, event.event_type))
-                    .map(move |(webhook_id, _)| {
+                    .filter(|endpoint| subscribed(&endpoint.events, event.event_type))
+                    .map(move |endpoint| {
                         (
                             row_id("dlv"),
-                            id,
-                            webhook_id.as_str(),
-                            event.conversation_id.as_ref(),
+                            id.as_str().to_owned(),
+                            endpoint.webhook_id.clone(),
+                            event
+                                .conversation_id
+                                .as_ref()
+                                .map(|c| c.as_str().to_owned()),
                         )
                     })
             })
             .collect();
+        let queued = deliveries.len();
+        batch.push(
+            format!(
+                "insert into events (id, organization_id, event_type, payload, \
+                 conversation_id, created_at) values {}",
+                placeholders(rows.len(), 6)
+            ),
+            move |mut insert| {
+                for ((id, body), event) in rows.into_iter().zip(events) {
+                    insert = insert
+                        .bind(id.as_str().to_owned())
+                        .bind(org.as_str().to_owned())
+                        .bind(event.event_type.as_str())
+                        .bind(body)
+                        .bind(
+                            event
+                                .conversation_id
+                                .as_ref()
+                                .map(|c| c.as_str().to_owned()),
+                        )
+                        .bind(now);
+                }
+                insert
+            },
+        );
         if !deliveries.is_empty() {
-            let sql = format!(
-                "insert into webhook_deliveries (id, event_id, webhook_id, organization_id, \
-                 conversation_id, status, attempts, next_attempt_at, created_at, updated_at) \
-                 values {}",
-                delivery_placeholders(deliveries.len())
+            batch.push(
+                format!(
+                    "insert into webhook_deliveries (id, event_id, webhook_id, \
+                     organization_id, conversation_id, status, attempts, next_attempt_at, \
+                     created_at, updated_at) values {}",
+                    delivery_placeholders(deliveries.len())
+                ),
+                move |mut insert| {
+                    for (delivery_id, event_id, webhook_id, conversation_id) in deliveries {
+                        insert = insert
+                            .bind(delivery_id)
+                            .bind(event_id)
+                            .bind(webhook_id)
+                            .bind(org.as_str().to_owned())
+                            .bind(conversation_id)
+                            .bind(now);
+                    }
+                    insert
+                },
             );
-            let mut insert = sqlx::query(&sql);
-            for (delivery_id, event_id, webhook_id, conversation_id) in &deliveries {
-                insert = insert
-                    .bind(delivery_id.as_str())
-                    .bind(event_id.as_str())
-                    .bind(*webhook_id)
-                    .bind(org.as_str())
-                    .bind(conversation_id.map(ConversationId::as_str))
-                    .bind(now);
-            }
-            insert.execute(&mut **tx).await?;
         }
-        Ok(deliveries.len())
+        Ok(queued)
     }
 
     /// Records one event in its own transaction and wakes the dispatcher: for changes that

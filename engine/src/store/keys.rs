@@ -107,8 +107,9 @@ impl Store {
         .bind(&new.secret_hash)
         .bind(&new.name)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
+        self.caches().key_credentials.clear();
         Ok(ApiKey {
             id: new.id.clone(),
             organization_id: new.organization_id.clone(),
@@ -123,7 +124,23 @@ impl Store {
     }
 
     /// Returns every key whose public prefix is `prefix`, with its organization's limits.
+    /// Cached in process for [`super::cache::KEY_TTL`] (only prefixes that match a key, so
+    /// guessed keys cannot fill the cache); every key or plan change made through this
+    /// process empties the cache.
     pub async fn key_credentials_by_prefix(&self, prefix: &str) -> Result<Vec<KeyCredential>> {
+        let cache = &self.caches().key_credentials;
+        if let Some(found) = cache.get(prefix) {
+            return Ok(found);
+        }
+        let read_from = cache.generation();
+        let found = self.stored_key_credentials(prefix).await?;
+        if !found.is_empty() {
+            cache.insert_since(read_from, prefix.to_owned(), found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn stored_key_credentials(&self, prefix: &str) -> Result<Vec<KeyCredential>> {
         let rows: Vec<KeyCredentialRow> = sqlx::query_as(
             "select k.id, k.organization_id, k.secret_hash, k.revoked_at, k.expires_at, o.plan, \
              o.rate_limit_per_min, o.monthly_conversation_quota \
@@ -186,8 +203,9 @@ impl Store {
         .bind(now)
         .bind(org.as_str())
         .bind(id.as_str())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
+        self.caches().key_credentials.clear();
         Ok(done.rows_affected() > 0)
     }
 
@@ -231,6 +249,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.caches().key_credentials.clear();
         Ok(true)
     }
 

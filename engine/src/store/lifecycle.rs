@@ -10,6 +10,7 @@
 use serde::Serialize;
 use sqlx::{Any, Transaction};
 
+use super::batch::Batch;
 use super::conversations::{ConversationStatus, TurnRecord};
 use super::messages::{insert_message, NewMessage};
 use super::Store;
@@ -209,13 +210,70 @@ pub struct CsatOutcome {
     pub created_at: i64,
 }
 
-/// What an agent turn does to its conversation's lifecycle, known once its status is read.
+/// What an agent turn does to its conversation's lifecycle, given the status it finds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct TurnLifecycle {
     /// The conversation was resolved or closed: the turn reopens it.
     pub reopened: bool,
     /// The turn hands an agent-handled conversation to the human queue.
     pub handed_off: bool,
+}
+
+impl TurnLifecycle {
+    /// A customer writing into a resolved or closed conversation reopens it; a handoff moves
+    /// an agent-handled one (open, or just reopened) to the human queue.
+    pub(crate) fn of(from: ConversationStatus, handoff: bool) -> Self {
+        let reopened = matches!(
+            from,
+            ConversationStatus::Resolved | ConversationStatus::Closed
+        );
+        let handed_off = handoff
+            && matches!(
+                from,
+                ConversationStatus::Open
+                    | ConversationStatus::Resolved
+                    | ConversationStatus::Closed
+            );
+        Self {
+            reopened,
+            handed_off,
+        }
+    }
+
+    /// Adds the transition log rows of this turn to `batch`: the reopening, then the handoff.
+    pub(crate) fn push_transitions<'q>(
+        self,
+        batch: &mut Batch<'q>,
+        record: &'q TurnRecord,
+        from: ConversationStatus,
+    ) {
+        let (org, id) = (&record.organization_id, &record.conversation_id);
+        let at = record.agent_message.created_at;
+        let mut from = from;
+        if self.reopened {
+            push_transition(
+                batch,
+                org,
+                id,
+                (from, ConversationStatus::Open),
+                "customer",
+                Some("the customer wrote again"),
+                at,
+            );
+            from = ConversationStatus::Open;
+        }
+        if self.handed_off {
+            push_transition(
+                batch,
+                org,
+                id,
+                (from, ConversationStatus::PendingHuman),
+                "agent",
+                record.handoff_reason.as_deref(),
+                at,
+            );
+        }
+    }
 }
 
 impl Store {
@@ -286,78 +344,6 @@ impl Store {
                 },
             )
             .collect())
-    }
-
-    /// The lifecycle bookkeeping of an agent turn, inside the turn's transaction and before
-    /// its one update of the conversation: reads the status, logs the transitions, and says
-    /// whether the turn reopens the conversation (a customer writing to a resolved or closed
-    /// one) and whether it hands it off; the caller's update applies both (see
-    /// [`Store::record_turn`]).
-    pub(crate) async fn lifecycle_on_turn_tx(
-        tx: &mut Transaction<'static, Any>,
-        record: &TurnRecord,
-    ) -> Result<TurnLifecycle> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "select status from conversations where organization_id = $1 and id = $2",
-        )
-        .bind(record.organization_id.as_str())
-        .bind(record.conversation_id.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some((status,)) = row else {
-            return Ok(TurnLifecycle::default());
-        };
-        let from = ConversationStatus::parse(&status)?;
-        let now = record.agent_message.created_at;
-        let reopened = matches!(
-            from,
-            ConversationStatus::Resolved | ConversationStatus::Closed
-        );
-        let handed_off = record.handoff
-            && matches!(
-                from,
-                ConversationStatus::Open
-                    | ConversationStatus::Resolved
-                    | ConversationStatus::Closed
-            );
-        let (org, id) = (&record.organization_id, &record.conversation_id);
-        if reopened {
-            let reason = Some("the customer wrote again");
-            log_transition(
-                tx,
-                org,
-                id,
-                from,
-                ConversationStatus::Open,
-                "customer",
-                reason,
-                now,
-            )
-            .await?;
-        }
-        if handed_off {
-            let from = if reopened {
-                ConversationStatus::Open
-            } else {
-                from
-            };
-            let reason = record.handoff_reason.as_deref();
-            log_transition(
-                tx,
-                org,
-                id,
-                from,
-                ConversationStatus::PendingHuman,
-                "agent",
-                reason,
-                now,
-            )
-            .await?;
-        }
-        Ok(TurnLifecycle {
-            reopened,
-            handed_off,
-        })
     }
 
     /// Records a customer message while a human holds the conversation, plus the
@@ -640,20 +626,36 @@ async fn log_transition(
     reason: Option<&str>,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
+    let mut batch = Batch::new();
+    push_transition(&mut batch, org, id, (from, to), actor, reason, at);
+    batch.run(tx).await?;
+    Ok(())
+}
+
+/// Adds one row of the transition log to `batch`.
+fn push_transition<'q>(
+    batch: &mut Batch<'q>,
+    org: &'q OrganizationId,
+    id: &'q ConversationId,
+    (from, to): (ConversationStatus, ConversationStatus),
+    actor: &'q str,
+    reason: Option<&'q str>,
+    at: i64,
+) {
+    batch.push(
         "insert into conversation_transitions (id, organization_id, conversation_id, \
          from_status, to_status, actor, reason, created_at, updated_at) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-    )
-    .bind(format!("trn_{}", fresh_suffix()))
-    .bind(org.as_str())
-    .bind(id.as_str())
-    .bind(from.as_str())
-    .bind(to.as_str())
-    .bind(actor)
-    .bind(reason)
-    .bind(at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+        move |query| {
+            query
+                .bind(format!("trn_{}", fresh_suffix()))
+                .bind(org.as_str().to_owned())
+                .bind(id.as_str().to_owned())
+                .bind(from.as_str())
+                .bind(to.as_str())
+                .bind(actor.to_owned())
+                .bind(reason.map(str::to_owned))
+                .bind(at)
+        },
+    );
 }

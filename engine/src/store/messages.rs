@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::{Any, Transaction};
 
+use super::batch::{AnyQuery, Batch};
 use super::Store;
 use crate::agent::{HistoryMessage, Role};
 use crate::error::{Error, Result};
@@ -93,26 +94,25 @@ const ROW_1: &str = "($1, $2, $3, $4, $5, $6, case when $13 = 1 then $7 else nul
 const ROW_2: &str = "($14, $15, $16, $17, $18, $19, case when $26 = 1 then $20 else null end, \
      $21, $22, $23, $24, $25, $25)";
 
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
-
-fn bind_message<'q>(
-    query: AnyQuery<'q>,
-    org: &'q OrganizationId,
-    conversation: &'q ConversationId,
-    message: &'q NewMessage,
-) -> AnyQuery<'q> {
+/// Binds one message's values for [`ROW_1`] (owned copies, so the query may outlive them).
+fn bind_message<'s>(
+    query: AnyQuery<'s>,
+    org: &OrganizationId,
+    conversation: &ConversationId,
+    message: &NewMessage,
+) -> AnyQuery<'s> {
     query
-        .bind(message.id.as_str())
-        .bind(conversation.as_str())
-        .bind(org.as_str())
+        .bind(message.id.as_str().to_owned())
+        .bind(conversation.as_str().to_owned())
+        .bind(org.as_str().to_owned())
         .bind(message.role.as_str())
-        .bind(message.text.as_str())
-        .bind(message.intent.as_deref())
+        .bind(message.text.clone())
+        .bind(message.intent.clone())
         .bind(message.confidence.unwrap_or(0.0))
-        .bind(message.language.as_deref())
-        .bind(message.citations_json.as_str())
-        .bind(message.actions_json.as_str())
-        .bind(message.metadata_json.as_str())
+        .bind(message.language.clone())
+        .bind(message.citations_json.clone())
+        .bind(message.actions_json.clone())
+        .bind(message.metadata_json.clone())
         .bind(message.created_at)
         .bind(i64::from(message.confidence.is_some()))
 }
@@ -131,20 +131,20 @@ pub async fn insert_message(
     Ok(())
 }
 
-/// Inserts the two messages of a turn inside `tx` with one statement (one round trip while
-/// the write lock is held).
-pub(crate) async fn insert_turn_messages(
-    tx: &mut Transaction<'static, Any>,
-    org: &OrganizationId,
-    conversation: &ConversationId,
-    [first, second]: [&NewMessage; 2],
-) -> Result<()> {
-    let sql = format!("{INSERT_COLUMNS} values {ROW_1}, {ROW_2}");
-    let query = bind_message(sqlx::query(&sql), org, conversation, first);
-    bind_message(query, org, conversation, second)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// Adds the two messages of a turn to `batch` as one statement.
+pub(crate) fn push_turn_messages<'q>(
+    batch: &mut Batch<'q>,
+    org: &'q OrganizationId,
+    conversation: &'q ConversationId,
+    [first, second]: [&'q NewMessage; 2],
+) {
+    batch.push(
+        format!("{INSERT_COLUMNS} values {ROW_1}, {ROW_2}"),
+        move |query| {
+            let query = bind_message(query, org, conversation, first);
+            bind_message(query, org, conversation, second)
+        },
+    );
 }
 
 impl Store {

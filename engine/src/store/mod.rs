@@ -30,6 +30,8 @@
 //! - [`recording`] — the per-organization recording switch and recorded turns (replay).
 //! - [`users`] — dashboard team members, their sessions and the configuration audit log.
 //! - `wal` — the background WAL checkpointer (SQLite).
+//! - `cache` — in-process caches of the rows every turn reads (keys, customer ids, agent
+//!   configurations, the recording switch), with short times to live.
 //!
 //! Writes on SQLite go through one writer connection ([`Store::begin`], [`Store::writer`]):
 //! SQLite admits one writer at a time anyway, and waiting for it in process is a fair FIFO
@@ -41,6 +43,8 @@ pub mod actions;
 pub mod agent_configs;
 pub mod analytics;
 pub mod analytics_fold;
+mod batch;
+mod cache;
 pub mod channels;
 pub mod conversations;
 pub mod customers;
@@ -87,6 +91,8 @@ pub struct Store {
     dialect: Dialect,
     /// SQLite files: the background WAL checkpointer, stopped with the last clone.
     _checkpointer: Option<Arc<wal::Checkpointer>>,
+    /// Rows every turn reads, cached in process (see `cache`).
+    caches: Arc<cache::StoreCaches>,
 }
 
 impl std::fmt::Debug for Store {
@@ -158,6 +164,7 @@ impl Store {
                     writer,
                     dialect,
                     _checkpointer: checkpointer,
+                    caches: Arc::new(cache::StoreCaches::new()),
                 })
             }
             Dialect::Postgres => {
@@ -181,6 +188,7 @@ impl Store {
                     pool,
                     dialect,
                     _checkpointer: None,
+                    caches: Arc::new(cache::StoreCaches::new()),
                 })
             }
         }
@@ -216,6 +224,10 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    fn caches(&self) -> &cache::StoreCaches {
+        &self.caches
     }
 
     /// Starts a write transaction. On SQLite it runs on the one writer connection, so it

@@ -181,8 +181,10 @@ impl Store {
         .bind(monthly_conversation_quota)
         .bind(now_ms())
         .bind(id.as_str())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
+        // The plan and its overrides travel with every cached key.
+        self.caches().key_credentials.clear();
         Ok(done.rows_affected() > 0)
     }
 }

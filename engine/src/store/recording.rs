@@ -2,13 +2,9 @@
 //! (`recording_settings`, `turn_recordings`, migration 0009).
 //!
 //! The chat turn asks [`Store::recording_enabled`] once per turn; the answer is cached in the
-//! process for [`SWITCH_TTL`], so an organization that does not record costs no query on most
-//! turns. [`Store::set_recording`] updates the cache of its own process at once; other
-//! replicas see the change within [`SWITCH_TTL`].
-
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+//! process for [`super::cache::RECORDING_SWITCH_TTL`], so an organization that does not record
+//! costs no query on most turns. [`Store::set_recording`] updates the cache of its own
+//! process at once; other replicas see the change within that time.
 
 use serde::Serialize;
 
@@ -17,29 +13,6 @@ use super::{now_ms, Store};
 use crate::agent::trace::TurnTrace;
 use crate::error::{Error, Result, ResultExt};
 use crate::ids::{ConversationId, MessageId, OrganizationId, RecordingId};
-
-/// How long a replica trusts its cached recording switch.
-pub const SWITCH_TTL: Duration = Duration::from_secs(5);
-/// Cached switches at most (one per organization); the cache starts over beyond this.
-const SWITCH_CACHE_CAPACITY: usize = 10_000;
-
-static SWITCHES: LazyLock<Mutex<HashMap<String, (bool, Instant)>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-fn cached_switch(org: &OrganizationId) -> Option<bool> {
-    let map = SWITCHES.lock().unwrap_or_else(|p| p.into_inner());
-    map.get(org.as_str())
-        .filter(|(_, at)| at.elapsed() < SWITCH_TTL)
-        .map(|(enabled, _)| *enabled)
-}
-
-fn cache_switch(org: &OrganizationId, enabled: bool) {
-    let mut map = SWITCHES.lock().unwrap_or_else(|p| p.into_inner());
-    if map.len() >= SWITCH_CACHE_CAPACITY {
-        map.clear();
-    }
-    map.insert(org.as_str().to_owned(), (enabled, Instant::now()));
-}
 
 /// An organization's recording switch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,13 +69,15 @@ impl TryFrom<RecordingRow> for TurnRecording {
 }
 
 impl Store {
-    /// Whether the organization records its turns (cached for [`SWITCH_TTL`]).
+    /// Whether the organization records its turns (cached, see the module's doc).
     pub async fn recording_enabled(&self, org: &OrganizationId) -> Result<bool> {
-        if let Some(enabled) = cached_switch(org) {
+        let cache = &self.caches().recording_switches;
+        if let Some(enabled) = cache.get(org.as_str()) {
             return Ok(enabled);
         }
+        let read_from = cache.generation();
         let enabled = self.recording_settings(org).await?.enabled;
-        cache_switch(org, enabled);
+        cache.insert_since(read_from, org.as_str().to_owned(), enabled);
         Ok(enabled)
     }
 
@@ -144,7 +119,7 @@ impl Store {
         .bind(now)
         .execute(self.writer())
         .await?;
-        cache_switch(org, enabled);
+        self.caches().recording_switches.remove(org.as_str());
         Ok(RecordingSettings {
             enabled,
             updated_at: Some(now),

@@ -1,0 +1,149 @@
+//! Several statements of one transaction sent together. On SQLite every statement is a round
+//! trip to the connection's worker thread (two thread switches), and a chat turn's writes all
+//! hold the one writer connection: a [`Batch`] sends them as one multi-statement execution,
+//! so the write lock is held for one round trip instead of one per statement. PostgreSQL's
+//! protocol takes one statement with parameters at a time, so there the statements run one
+//! after another in the same transaction.
+//!
+//! Each statement is written with its own `$1, $2, ...` placeholders and a binder that binds
+//! exactly that many values, in order; the batch renumbers the placeholders when it joins the
+//! statements (sqlx's SQLite driver numbers `$N` across the whole execution). Binders bind
+//! owned values: the joined statement text only exists while the batch runs.
+
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, Transaction};
+
+use crate::error::Result;
+
+/// A query with its values bound so far.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
+
+/// Binds one statement's values onto a query, in placeholder order.
+type Binder<'q> = Box<dyn for<'s> FnOnce(AnyQuery<'s>) -> AnyQuery<'s> + Send + 'q>;
+
+/// Statements to run in order inside one transaction.
+pub(crate) struct Batch<'q> {
+    statements: Vec<(String, Binder<'q>)>,
+}
+
+impl<'q> Batch<'q> {
+    pub(crate) fn new() -> Self {
+        Self {
+            statements: Vec::new(),
+        }
+    }
+
+    /// Appends `sql` (placeholders from `$1`) whose values `bind` adds.
+    pub(crate) fn push(
+        &mut self,
+        sql: impl Into<String>,
+        bind: impl for<'s> FnOnce(AnyQuery<'s>) -> AnyQuery<'s> + Send + 'q,
+    ) {
+        self.statements.push((sql.into(), Box::new(bind)));
+    }
+
+    /// Runs every statement in `tx` and returns the rows they return (a `returning` clause),
+    /// in statement order.
+    pub(crate) async fn run(self, tx: &mut Transaction<'static, Any>) -> Result<Vec<AnyRow>> {
+        if !tx.backend_name().eq_ignore_ascii_case("sqlite") {
+            let mut rows = Vec::new();
+            for (sql, bind) in self.statements {
+                rows.extend(bind(sqlx::query(&sql)).fetch_all(&mut **tx).await?);
+            }
+            return Ok(rows);
+        }
+        let mut joined = String::new();
+        let mut offset = 0;
+        for (sql, _) in &self.statements {
+            let (shifted, count) = shift_placeholders(sql, offset);
+            joined.push_str(&shifted);
+            joined.push_str(";\n");
+            offset += count;
+        }
+        let query = self
+            .statements
+            .into_iter()
+            .fold(sqlx::query(&joined), |query, (_, bind)| bind(query));
+        Ok(query.fetch_all(&mut **tx).await?)
+    }
+}
+
+/// `sql` with every `$N` outside quoted text turned into `$N+offset`, and the highest `N`
+/// (how many values the statement binds).
+fn shift_placeholders(sql: &str, offset: usize) -> (String, usize) {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut highest = 0;
+    let mut in_quotes = false;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c == '\'' {
+            in_quotes = !in_quotes;
+        }
+        if c != '$' || in_quotes {
+            out.push(c);
+            continue;
+        }
+        let mut number = String::new();
+        while let Some((_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+            number.push(*d);
+            chars.next();
+        }
+        match number.parse::<usize>() {
+            Ok(n) => {
+                highest = highest.max(n);
+                out.push('$');
+                out.push_str(&(n + offset).to_string());
+            }
+            Err(_) => out.push('$'),
+        }
+    }
+    (out, highest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_shifted_and_counted_but_quoted_text_is_kept() {
+        let (sql, count) = shift_placeholders("update t set a = $2, b = '$1' where c = $10", 5);
+        assert_eq!(sql, "update t set a = $7, b = '$1' where c = $15");
+        assert_eq!(count, 10);
+        let (sql, count) = shift_placeholders("select 1", 3);
+        assert_eq!((sql.as_str(), count), ("select 1", 0));
+    }
+
+    #[tokio::test]
+    async fn a_batch_runs_its_statements_in_order_with_their_own_values() {
+        {
+            let path = std::env::temp_dir()
+                .join(format!("blaigent-batch-{}.db", crate::ids::fresh_suffix()));
+            let store = crate::store::Store::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query("create table t (id bigint primary key, name text)")
+                .execute(store.pool())
+                .await
+                .unwrap();
+            let mut tx = store.begin().await.unwrap();
+            let mut batch = Batch::new();
+            batch.push("insert into t (id, name) values ($1, $2)", |q| {
+                q.bind(1_i64).bind("one")
+            });
+            batch.push("insert into t (id, name) values ($1, $2)", |q| {
+                q.bind(2_i64).bind("two")
+            });
+            batch.push("update t set name = $2 where id = $1 returning id", |q| {
+                q.bind(2_i64).bind("deux")
+            });
+            let rows = batch.run(&mut tx).await.unwrap();
+            tx.commit().await.unwrap();
+            assert_eq!(rows.len(), 1, "only the update returns a row");
+            let names: Vec<(i64, String)> = sqlx::query_as("select id, name from t order by id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(names, vec![(1, "one".into()), (2, "deux".into())]);
+        }
+    }
+}
