@@ -6,11 +6,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use engine::agent::{Reply, Turn};
+use engine::service::chat::TurnHandler;
 use engine::store::orgs::Plan;
+use futures::future::BoxFuture;
 use serde_json::{json, Value};
-use tests::{both_backends, send_json, spawn_app, spawn_app_with, Backend, TestApp, CHAT};
+use tests::{
+    both_backends, send_json, spawn_app, spawn_app_with, spawn_app_with_state, Backend, TestApp,
+    CHAT,
+};
 
 mod lifecycle {
     pub mod rollup;
@@ -305,6 +312,83 @@ async fn resolve_close_and_reopen_are_recorded_with_who_resolved(backend: Backen
     );
 }
 
+/// An agent that, while it works on a turn, has the conversation resolved through the API
+/// (as a colleague in the inbox might), then answers.
+struct ResolvedMidTurn {
+    /// The server's base URL and API key, known once it started.
+    api: Arc<Mutex<Option<(String, String)>>>,
+}
+
+impl TurnHandler for ResolvedMidTurn {
+    fn handle<'a>(&'a self, turn: &'a Turn) -> BoxFuture<'a, engine::Result<Reply>> {
+        Box::pin(async move {
+            let api = self.api.lock().unwrap().clone();
+            if let Some((base, key)) = api {
+                let url = format!("{base}{}", conv(turn.conversation_id.as_str(), "resolve"));
+                let response = reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+            }
+            Ok(Reply {
+                response: "Noted.".into(),
+                intent: "other".into(),
+                confidence: 0.5,
+                language: "en".into(),
+                stored_message: turn.message.clone(),
+                ..Reply::default()
+            })
+        })
+    }
+}
+
+async fn a_status_change_while_the_agent_works_is_not_overwritten(backend: Backend) {
+    let api = Arc::new(Mutex::new(None));
+    let agent = Arc::new(ResolvedMidTurn { api: api.clone() });
+    let app = spawn_app_with_state(
+        backend,
+        |_| {},
+        move |state| state.with_turn_handler(agent.clone()),
+    )
+    .await;
+    let id = start(&app, "cust_mid", "web", "Where is my order?").await;
+    *api.lock().unwrap() = Some((app.base_url.clone(), app.api_key.clone()));
+
+    // The turn began on an open conversation; it was resolved before the turn was stored, so
+    // the turn reopens it (it must not write "open" over the resolution unlogged).
+    let (status, reply) = app.chat("cust_mid", "And the refund?", Some(&id)).await;
+    assert_eq!(status, 200, "{reply}");
+    let (_, conversation) =
+        send_json(app.get(&format!("/api/v1/platform/conversations/{id}"))).await;
+    assert_eq!(conversation["status"], "open", "{conversation}");
+    assert_eq!(conversation["message_count"], 4, "{conversation}");
+    let (_, log) = send_json(app.get(&conv(&id, "transitions"))).await;
+    let steps: Vec<(&str, &str, &str)> = log["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["from"].as_str().unwrap(),
+                t["to"].as_str().unwrap(),
+                t["actor"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("open", "resolved", "api"),
+            ("resolved", "open", "customer")
+        ]
+    );
+    assert_eq!(thread(&app, &id).await.len(), 4);
+}
+
 async fn idle_conversations_are_resolved_automatically(backend: Backend) {
     let app = spawn_app_with(backend, |config| {
         config.auto_resolve.after = Some(Duration::from_secs(1));
@@ -561,6 +645,7 @@ both_backends!(
     an_escalation_keyword_hands_off_by_rule,
     humans_take_over_and_the_agent_stays_quiet,
     resolve_close_and_reopen_are_recorded_with_who_resolved,
+    a_status_change_while_the_agent_works_is_not_overwritten,
     idle_conversations_are_resolved_automatically,
     csat_is_stored_once_and_a_second_rating_replaces_it,
     analytics_match_a_hand_computed_fixture,
