@@ -264,7 +264,8 @@ impl Store {
                     None => return Err(Error::not_found("the conversation no longer exists")),
                 };
             }
-            let mut batch = Batch::new();
+            // Cached: `chat` writes the turn from its own task, never stopped half-way.
+            let mut batch = Batch::cached();
             let queued = push_turn(&mut batch, record, expected, &endpoints)?;
             let rows = batch.run(&mut tx).await?;
             if rows.len() == 1 {
