@@ -225,7 +225,7 @@ async fn turn_latency(store: &Store, turns: usize) -> anyhow::Result<()> {
             status_before: ConversationStatus::Open,
         };
         let started = Instant::now();
-        store.record_turn(&record).await?;
+        store.record_turn(record).await?;
         let micros = started.elapsed().as_secs_f64() * 1e6;
         if i % 2 == 0 {
             with.push(micros);

@@ -6,7 +6,6 @@
 
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
-use tracing::Instrument;
 
 use crate::agent::{Agent, Reply, Role, Turn};
 use crate::channel::Channel;
@@ -213,14 +212,9 @@ pub async fn chat(
             reply: &reply,
         }),
     };
-    // Stored by its own task: a client that hangs up while the turn is written must not stop
-    // the write half-way (the agent has answered and may have acted).
-    let writer = store.clone();
-    let queued = tokio::spawn(
-        async move { writer.record_turn(&record).await }.instrument(tracing::Span::current()),
-    )
-    .await
-    .map_err(|e| Error::internal("storing the turn was interrupted").with_source(e))??;
+    // Written by its own task inside the store: a client that hangs up while the turn is
+    // written cannot stop the write half-way (the agent has answered and may have acted).
+    let queued = store.record_turn(record).await?;
     // Every wake-up makes the dispatcher run a claiming write: at hundreds of turns a second
     // an organization without webhooks would keep the writer busy for nothing.
     if queued > 0 {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use sqlx::{Any, Transaction};
+use tracing::Instrument;
 
 use super::batch::Batch;
 use super::events::Subscription;
@@ -236,8 +237,20 @@ impl Store {
     /// conversation update only applies while the status is still that one; when a human or
     /// the auto-resolver changed it meanwhile, the transaction is rolled back and the turn is
     /// written again from the status read inside the transaction.
+    ///
+    /// The write runs in its own task, so a caller that goes away (a client hanging up)
+    /// cannot stop it half-way: the batch's cached statement relies on that.
     #[tracing::instrument(skip_all, fields(conversation = %record.conversation_id))]
-    pub async fn record_turn(&self, record: &TurnRecord) -> Result<usize> {
+    pub async fn record_turn(&self, record: TurnRecord) -> Result<usize> {
+        let store = self.clone();
+        tokio::spawn(
+            async move { store.write_turn(&record).await }.instrument(tracing::Span::current()),
+        )
+        .await
+        .map_err(|e| Error::internal("storing the turn was interrupted").with_source(e))?
+    }
+
+    async fn write_turn(&self, record: &TurnRecord) -> Result<usize> {
         // Read before the transaction: on SQLite every statement inside it holds the writer.
         let endpoints = if record.events.is_empty() {
             Vec::new()
@@ -264,7 +277,7 @@ impl Store {
                     None => return Err(Error::not_found("the conversation no longer exists")),
                 };
             }
-            // Cached: `chat` writes the turn from its own task, never stopped half-way.
+            // Cached: `record_turn` runs this in its own task, never stopped half-way.
             let mut batch = Batch::cached();
             let queued = push_turn(&mut batch, record, expected, &endpoints)?;
             let rows = batch.run(&mut tx).await?;
