@@ -127,7 +127,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let _dispatcher = routes::webhooks::start_dispatcher(&state);
-    let _knowledge_worker = state.knowledge.spawn_worker();
+    let _knowledge_worker = state
+        .config
+        .knowledge
+        .run_worker
+        .then(|| state.knowledge.spawn_worker());
     let _channel_dispatcher = routes::inbound::start_dispatcher(&state);
     let _auto_resolver = engine::service::lifecycle::spawn_auto_resolver(
         state.store.clone(),

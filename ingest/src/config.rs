@@ -8,6 +8,7 @@
 //! | `BLAIGENT_VECTOR_TIMEOUT_MS` | 2000 | deadline of a vector search; past it the answer comes from keyword retrieval |
 //! | `BLAIGENT_KNOWLEDGE_MAX_BYTES` | 26214400 (25 MiB) | largest upload or fetched page |
 //! | `BLAIGENT_FETCH_ALLOWLIST` | empty | comma-separated CIDRs the SSRF guard lets through |
+//! | `BLAIGENT_INGEST_WORKER` | `on` | `off` keeps this process from running ingestion jobs (an API-only replica; another process ingests) |
 
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub struct KnowledgeConfig {
     pub max_bytes: usize,
     /// Networks exempt from the SSRF guard (tests allow `127.0.0.1/32`).
     pub fetch_allowlist: Vec<IpNet>,
+    /// Whether this process runs the ingestion worker at all.
+    pub run_worker: bool,
     /// How often the worker looks for work when nobody woke it.
     pub poll_interval: Duration,
     /// Deadline of a vector search (see `engine::index::guarded`).
@@ -47,6 +50,7 @@ impl Default for KnowledgeConfig {
             qdrant_collection: engine::index::qdrant_server::DEFAULT_COLLECTION.to_owned(),
             max_bytes: DEFAULT_MAX_BYTES,
             fetch_allowlist: Vec::new(),
+            run_worker: true,
             poll_interval: Duration::from_secs(2),
             vector_timeout: engine::index::guarded::DEFAULT_QUERY_TIMEOUT,
             extract_timeout: crate::extract::EXTRACT_TIMEOUT,
@@ -83,6 +87,13 @@ impl KnowledgeConfig {
                     )
                 })?;
             config.vector_timeout = Duration::from_millis(ms);
+        }
+        if let Some(raw) = var("BLAIGENT_INGEST_WORKER") {
+            config.run_worker = match raw.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" | "1" => true,
+                "off" | "false" | "0" => false,
+                _ => return Err(Error::invalid("BLAIGENT_INGEST_WORKER must be on or off")),
+            };
         }
         if let Some(raw) = var("BLAIGENT_FETCH_ALLOWLIST") {
             let entries: Vec<String> = raw.split(',').map(str::to_owned).collect();

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -435,7 +436,14 @@ async fn another_organization_sees_nothing(backend: Backend) {
 }
 
 async fn an_interrupted_ingestion_is_resumed_and_never_half_visible(backend: Backend) {
-    let app = app(backend).await;
+    // The first server runs no ingestion worker, so the job below is claimed by this test
+    // alone; the restarted one runs it as usual.
+    let started = Arc::new(AtomicBool::new(false));
+    let app = spawn_app_with(backend, move |config| {
+        config.knowledge.poll_interval = Duration::from_millis(200);
+        config.knowledge.run_worker = started.swap(true, Ordering::SeqCst);
+    })
+    .await;
     let org = OrganizationId::parse(&app.org_id).expect("org");
     let knowledge = app.state.knowledge.clone();
     let store = app.state.store.clone();
