@@ -5,6 +5,11 @@
 //!
 //! The success body carries each provider's message id field at once: `sid` (Twilio), `id`
 //! and `message` (Mailgun), `messages[0].id` (Meta).
+//!
+//! `GET` requests are the server asking what was delivered (after an attempt whose answer
+//! never came): Twilio's Messages list (`.../Messages.json?To=&From=`) and Mailgun's event log
+//! (`.../events?recipient=`) are answered from the sends accepted so far, in each provider's
+//! format; they are kept apart from the sends ([`ProviderMock::lookups`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +32,9 @@ pub enum Behavior {
     /// Records the request (with status 0) and never answers: a send in flight when the
     /// sender dies.
     Hang,
+    /// Accepts the message (recorded as 201, listed by lookups) and never answers: the
+    /// provider has it, the sender never learns.
+    AcceptSilently,
 }
 
 /// One recorded request.
@@ -40,6 +48,11 @@ pub struct Recorded {
     pub form: Vec<(String, String)>,
     /// What the mock answered.
     pub status: u16,
+    /// The provider's id of an accepted message (`SM...` for Twilio, `<n@mock.provider>`
+    /// for Mailgun, `wamid.MOCKn` for Meta: the one for the path's provider).
+    pub message_id: Option<String>,
+    /// When the request arrived.
+    pub received_at: time::OffsetDateTime,
 }
 
 impl Recorded {
@@ -65,6 +78,7 @@ impl Recorded {
 struct Shared {
     behavior: Mutex<Behavior>,
     requests: Mutex<Vec<Recorded>>,
+    lookups: Mutex<Vec<Recorded>>,
     counter: AtomicUsize,
 }
 
@@ -83,6 +97,7 @@ impl ProviderMock {
         let shared = Arc::new(Shared {
             behavior: Mutex::new(Behavior::Accept),
             requests: Mutex::new(Vec::new()),
+            lookups: Mutex::new(Vec::new()),
             counter: AtomicUsize::new(0),
         });
         let app = Router::new().fallback(record).with_state(shared.clone());
@@ -107,6 +122,15 @@ impl ProviderMock {
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared
             .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The lookups received so far (`GET` requests asking what was delivered), oldest first.
+    pub fn lookups(&self) -> Vec<Recorded> {
+        self.shared
+            .lookups
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -148,63 +172,183 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let form = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap_or_default();
+    let mut recorded = Recorded {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        headers,
+        body: body.to_vec(),
+        form,
+        status: 0,
+        message_id: None,
+        received_at: time::OffsetDateTime::now_utc(),
+    };
+    if method == Method::GET {
+        return lookup(&shared, recorded, uri.query().unwrap_or_default());
+    }
     let behavior = shared
         .behavior
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     let n = shared.counter.fetch_add(1, Ordering::SeqCst) + 1;
+    let ids = MessageIds::numbered(n);
     let (status, answer) = match behavior {
-        Behavior::Accept => (
-            StatusCode::CREATED,
-            json!({
-                "sid": format!("SM{n:032}"),
-                "id": format!("<{n}@mock.provider>"),
-                "message": "Queued. Thank you.",
-                "messages": [{"id": format!("wamid.MOCK{n}")}],
-                "status": "queued",
-            })
-            .to_string(),
-        ),
+        Behavior::Accept => (StatusCode::CREATED, ids.success_body()),
         Behavior::Fail { status, body } => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body,
         ),
-        Behavior::Hang => {
-            let form =
-                serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap_or_default();
-            shared
-                .requests
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Recorded {
-                    method: method.to_string(),
-                    path: uri.path().to_owned(),
-                    headers,
-                    body: body.to_vec(),
-                    form,
-                    status: 0,
-                });
+        Behavior::Hang | Behavior::AcceptSilently => {
+            if matches!(behavior, Behavior::AcceptSilently) {
+                recorded.status = StatusCode::CREATED.as_u16();
+                recorded.message_id = Some(ids.for_path(&recorded.path));
+            }
+            push(&shared.requests, recorded);
             return std::future::pending::<Response>().await;
         }
     };
-    let form = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap_or_default();
-    shared
-        .requests
-        .lock()
+    recorded.status = status.as_u16();
+    if status.is_success() {
+        recorded.message_id = Some(ids.for_path(&recorded.path));
+    }
+    push(&shared.requests, recorded);
+    json_response(status, answer)
+}
+
+/// The ids the mock gives its `n`th message, one per provider.
+struct MessageIds {
+    twilio: String,
+    mailgun: String,
+    meta: String,
+}
+
+impl MessageIds {
+    fn numbered(n: usize) -> MessageIds {
+        MessageIds {
+            twilio: format!("SM{n:032}"),
+            mailgun: format!("<{n}@mock.provider>"),
+            meta: format!("wamid.MOCK{n}"),
+        }
+    }
+
+    /// A success body every provider's client can read its id from.
+    fn success_body(&self) -> String {
+        json!({
+            "sid": self.twilio,
+            "id": self.mailgun,
+            "message": "Queued. Thank you.",
+            "messages": [{"id": self.meta}],
+            "status": "queued",
+        })
+        .to_string()
+    }
+
+    /// The id of the provider `path` belongs to.
+    fn for_path(&self, path: &str) -> String {
+        if path.ends_with("/Messages.json") {
+            self.twilio.clone()
+        } else if path.ends_with("/messages") && path.starts_with("/v3/") {
+            self.mailgun.clone()
+        } else {
+            self.meta.clone()
+        }
+    }
+}
+
+fn push(list: &Mutex<Vec<Recorded>>, recorded: Recorded) {
+    list.lock()
         .unwrap_or_else(|p| p.into_inner())
-        .push(Recorded {
-            method: method.to_string(),
-            path: uri.path().to_owned(),
-            headers,
-            body: body.to_vec(),
-            form,
-            status: status.as_u16(),
-        });
+        .push(recorded);
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        answer,
+        body,
     )
         .into_response()
+}
+
+/// Answers a lookup from the accepted sends, as Twilio's Messages list or Mailgun's event log.
+fn lookup(shared: &Shared, recorded: Recorded, query: &str) -> Response {
+    let params = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let path = recorded.path.clone();
+    push(&shared.lookups, recorded);
+    let accepted: Vec<Recorded> = shared
+        .requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED.as_u16() && r.message_id.is_some())
+        .cloned()
+        .collect();
+    if path.ends_with("/Messages.json") {
+        let (to, from) = (param("To"), param("From"));
+        let messages: Vec<_> = accepted
+            .iter()
+            .rev()
+            .filter(|r| {
+                r.path == path && r.field("To") == Some(&to) && r.field("From") == Some(&from)
+            })
+            .map(|r| {
+                json!({
+                    "sid": r.message_id,
+                    "to": to,
+                    "from": from,
+                    "body": r.field("Body"),
+                    "direction": "outbound-api",
+                    "status": "queued",
+                    "date_sent": null,
+                    "date_created": r
+                        .received_at
+                        .format(&time::format_description::well_known::Rfc2822)
+                        .unwrap_or_default(),
+                })
+            })
+            .collect();
+        return json_response(
+            StatusCode::OK,
+            json!({"messages": messages, "page": 0, "page_size": messages.len()}).to_string(),
+        );
+    }
+    if path.ends_with("/events") {
+        let recipient = param("recipient");
+        let messages_path = format!("{}/messages", path.trim_end_matches("/events"));
+        let items: Vec<_> = accepted
+            .iter()
+            .filter(|r| r.path == messages_path && r.field("to") == Some(&recipient))
+            .map(|r| {
+                let variables: serde_json::Map<String, serde_json::Value> = r
+                    .form
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix("v:")?.to_owned(), json!(v))))
+                    .collect();
+                json!({
+                    "event": "accepted",
+                    "recipient": recipient,
+                    "user-variables": variables,
+                    "message": {"headers": {
+                        "message-id": r.message_id.as_deref().map(|id| id.trim_matches(['<', '>'])),
+                    }},
+                })
+            })
+            .collect();
+        return json_response(
+            StatusCode::OK,
+            json!({"items": items, "paging": {}}).to_string(),
+        );
+    }
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({"error": {"message": "no such lookup"}}).to_string(),
+    )
 }

@@ -412,7 +412,55 @@ async fn email_attachment_outage_recovery_and_handoff(backend: Backend) {
     assert_eq!(mock.accepted().len(), 3, "the human reply was sent twice");
 }
 
+/// Mailgun accepts the reply but its answer never arrives (the attempt times out). The next
+/// attempt asks Mailgun's event log for the send's id first, finds it, and records the send
+/// as delivered instead of mailing the customer a second copy.
+async fn an_unanswered_send_is_found_in_mailgun_and_not_sent_twice(backend: Backend) {
+    let app = spawn_channel_app(backend).await;
+    let mock = ProviderMock::start().await;
+    let channel = create_mailgun_channel(&app, &mock).await;
+    let channel_id = channel["id"].as_str().unwrap().to_owned();
+    let url = route_url(&channel);
+    mock.set(Behavior::AcceptSilently);
+    let mail = Mail::new("<CAF=doubt.1@mail.customer.example>", "Hello!");
+    let (status, body) = post_signed(&app, &url, &mail).await;
+    assert_eq!(status, 200, "{body}");
+    mock.wait_until(WAIT, "the reply to reach Mailgun", |r| !r.is_empty())
+        .await;
+    mock.set(Behavior::Accept);
+
+    let deadline = std::time::Instant::now() + WAIT;
+    let rows = loop {
+        let rows = outbox(&app, &channel_id).await;
+        if rows.first().is_some_and(|r| r["status"] == "sent") {
+            break rows;
+        }
+        assert!(std::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sends = mock.requests();
+    assert_eq!(sends.len(), 1, "sent more than once: {sends:#?}");
+    assert_eq!(
+        sends[0].field("v:blaigent-send-id"),
+        rows[0]["id"].as_str(),
+        "the send carries its id for the lookup"
+    );
+    let lookups = mock.lookups();
+    assert!(
+        lookups.iter().any(|l| l.path.ends_with("/events")),
+        "Mailgun's event log was asked: {lookups:#?}"
+    );
+    assert_eq!(
+        rows[0]["provider_message_id"], "<1@mock.provider>",
+        "{rows:?}"
+    );
+    assert_eq!(rows[0]["in_doubt"], false, "{rows:?}");
+    assert!(rows[0]["attempts"].as_i64().unwrap() >= 2, "{rows:?}");
+}
+
 both_backends!(
     email_exchange_threaded_quoted_duplicate_and_signature_failures,
     email_attachment_outage_recovery_and_handoff,
+    an_unanswered_send_is_found_in_mailgun_and_not_sent_twice,
 );

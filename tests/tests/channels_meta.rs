@@ -395,8 +395,52 @@ async fn instagram_story_reply_handoff_and_human_reply(backend: Backend) {
     );
 }
 
+/// The Graph API accepts the reply but its answer never arrives (the attempt times out).
+/// Meta offers no way to ask what was delivered, so the reply is not sent a second time: the
+/// send ends `unconfirmed` and the message's delivery says so.
+async fn an_unanswered_whatsapp_send_is_not_repeated(backend: Backend) {
+    let app = spawn_channel_app(backend).await;
+    let mock = ProviderMock::start().await;
+    let channel = create_meta_channel(&app, &mock, "meta_whatsapp").await;
+    let channel_id = channel["id"].as_str().unwrap().to_owned();
+    let url = webhook_url(&channel);
+    mock.set(Behavior::AcceptSilently);
+    let (status, body) = post_meta(&app, &url, &fixture("whatsapp_text"), Some(APP_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    mock.wait_until(WAIT, "the reply to reach the Graph API", |r| !r.is_empty())
+        .await;
+    mock.set(Behavior::Accept);
+
+    let deadline = std::time::Instant::now() + WAIT;
+    let rows = loop {
+        let rows = outbox(&app, &channel_id).await;
+        if rows.first().is_some_and(|r| r["status"] == "unconfirmed") {
+            break rows;
+        }
+        assert!(std::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(rows[0]["in_doubt"], true, "{rows:?}");
+    assert!(
+        rows[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("not sent again"),
+        "{rows:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(mock.requests().len(), 1, "the reply was sent twice");
+    let conversations = conversations_of(&app, &format!("phone:+{WA_CUSTOMER}")).await;
+    let messages = messages_of(&app, conversations[0]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        messages[1]["metadata"]["delivery"]["status"], "unconfirmed",
+        "{messages:?}"
+    );
+}
+
 both_backends!(
     whatsapp_handshake_exchange_duplicate_and_signature_failure,
     whatsapp_media_outage_then_recovery_and_error_codes,
     instagram_story_reply_handoff_and_human_reply,
+    an_unanswered_whatsapp_send_is_not_repeated,
 );

@@ -235,8 +235,13 @@ pub struct OutboxItem {
     pub id: String,
     pub conversation_id: Option<String>,
     pub message_id: Option<String>,
-    /// `pending`, `sending`, `failed` (will retry), `sent` or `dead`.
+    /// `pending`, `sending`, `failed` (will retry), `sent`, `dead`, or `unconfirmed` (an
+    /// attempt got no answer and may have been delivered; the provider cannot be asked, so
+    /// it was not sent again).
     pub status: String,
+    /// An attempt may have reached the provider without its answer reaching the server; the
+    /// provider is asked before any further attempt.
+    pub in_doubt: bool,
     pub attempts: i64,
     pub next_attempt_at: String,
     pub provider_message_id: Option<String>,
@@ -283,6 +288,7 @@ pub async fn list_outbox(
             conversation_id: r.conversation_id,
             message_id: r.message_id,
             status: r.status,
+            in_doubt: r.in_doubt != 0,
             attempts: r.attempts,
             next_attempt_at: timestamp(r.next_attempt_at),
             provider_message_id: r.provider_message_id,

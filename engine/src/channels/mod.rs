@@ -44,6 +44,7 @@ pub mod meta;
 pub mod outbound;
 pub mod settings;
 pub mod twilio;
+pub mod twilio_lookup;
 pub mod twiml;
 pub mod voice;
 
@@ -185,6 +186,9 @@ pub struct SendFailure {
     /// The provider's own error code (Twilio `21211`, Meta `131047`, ...).
     pub error_code: Option<String>,
     pub detail: String,
+    /// The request went out but no answer came back (a timeout, a connection cut mid-way):
+    /// the provider may have accepted the message.
+    pub in_doubt: bool,
 }
 
 impl SendFailure {
@@ -195,10 +199,12 @@ impl SendFailure {
             status_code: None,
             error_code: None,
             detail: detail.into(),
+            in_doubt: false,
         }
     }
 
     /// No response from `provider` (timeout, refused or failed connection): worth retrying.
+    /// Unless the connection was never made, the request may have been accepted.
     pub fn unreachable(provider: &str, err: &reqwest::Error) -> SendFailure {
         let detail = if err.is_timeout() {
             format!("{provider} did not answer in time")
@@ -210,16 +216,33 @@ impl SendFailure {
             status_code: None,
             error_code: None,
             detail,
+            in_doubt: !err.is_connect(),
         }
     }
 }
 
-/// Everything a sender needs besides the message: the channel (with its opened credentials)
-/// and the shared HTTP client.
+/// Everything a sender needs besides the message: the channel (with its opened credentials),
+/// the shared HTTP client and the queued send it works on.
 #[derive(Debug)]
 pub struct SendContext<'a> {
     pub channel: &'a LoadedChannel,
     pub http: &'a reqwest::Client,
+    /// The outbox row's id (`out_...`): the same on every attempt, so a provider that keeps
+    /// custom data with a message can be searched for it.
+    pub send_id: &'a str,
+    /// When the send was queued (Unix milliseconds): no attempt is older.
+    pub queued_at: i64,
+}
+
+/// What a provider says about a message an earlier, unanswered attempt may have sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The provider has it: it must not be sent again.
+    Delivered { provider_message_id: Option<String> },
+    /// The provider has no such message: sending it is safe.
+    NotDelivered,
+    /// The provider offers no way to ask.
+    CannotTell,
 }
 
 /// Sends messages through one provider's API.
@@ -229,6 +252,17 @@ pub trait ChannelSender: Send + Sync {
         ctx: &'a SendContext<'a>,
         message: &'a OutboundMessage,
     ) -> BoxFuture<'a, std::result::Result<Sent, SendFailure>>;
+
+    /// Asks the provider whether it already accepted `message` (queued at
+    /// [`SendContext::queued_at`]) from an attempt whose answer never arrived. Providers
+    /// without a way to ask keep this default.
+    fn find_sent<'a>(
+        &'a self,
+        _ctx: &'a SendContext<'a>,
+        _message: &'a OutboundMessage,
+    ) -> BoxFuture<'a, std::result::Result<Lookup, SendFailure>> {
+        Box::pin(std::future::ready(Ok(Lookup::CannotTell)))
+    }
 }
 
 /// The channels runtime: credentials cipher, settings, HTTP client and the senders per

@@ -8,6 +8,15 @@
 //! failure (5xx, 429, timeout) is retried; a permanent one (an invalid number, bad
 //! credentials) or an exhausted ladder makes the send `dead`.
 //!
+//! **Sends in doubt.** None of the providers takes an idempotency key, so an attempt that may
+//! have reached the provider without its answer reaching us (the process died mid-send and
+//! its claim ran out, or the provider answered after the timeout) is not simply repeated: the
+//! provider is first asked whether it has the message ([`super::ChannelSender::find_sent`]:
+//! Twilio's message list, Mailgun's event log). Found, the send is recorded `sent` with the
+//! provider's id; not found, it is sent; when the provider cannot be asked (Meta's Graph API
+//! has no search), the send ends `unconfirmed` rather than risk a second copy to the
+//! customer, and the message's `delivery` metadata says so for the inbox.
+//!
 //! Each pass also picks up human replies written in the inbox to conversations a channel
 //! carries ([`Store::pending_human_replies`]) and queues them: the inbox needs to know
 //! nothing about channels, and a reply written while the server restarts is still sent.
@@ -16,7 +25,7 @@
 use std::time::Duration;
 
 use super::inbound::{queue, thread_state};
-use super::{Channels, OutboundMessage, SendContext, SendFailure};
+use super::{Channels, Lookup, OutboundMessage, SendContext, SendFailure};
 use crate::channel::Channel;
 use crate::error::Result;
 use crate::ids::{ChannelId, ConversationId, MessageId};
@@ -80,6 +89,7 @@ async fn deliver(channels: &Channels, send: &ClaimedSend) -> SendOutcome {
         status_code: None,
         error_code: None,
         error: Some(why.to_owned()),
+        in_doubt: send.in_doubt(),
     };
     let message: OutboundMessage = match serde_json::from_str(&send.payload) {
         Ok(message) => message,
@@ -101,6 +111,7 @@ async fn deliver(channels: &Channels, send: &ClaimedSend) -> SendOutcome {
                     status_code: None,
                     error_code: None,
                     detail: err.message().to_owned(),
+                    in_doubt: false,
                 },
             )
         }
@@ -116,23 +127,71 @@ async fn deliver(channels: &Channels, send: &ClaimedSend) -> SendOutcome {
     let ctx = SendContext {
         channel: &channel,
         http: channels.http(),
+        send_id: &send.id,
+        queued_at: send.created_at,
     };
-    match sender.send(&ctx, &message).await {
-        Ok(sent) => {
-            tracing::debug!("sent");
-            SendOutcome {
-                status: "sent",
-                next_attempt_at: None,
-                provider_message_id: sent.provider_message_id,
-                status_code: None,
-                error_code: None,
-                error: None,
+    if send.in_doubt() {
+        match sender.find_sent(&ctx, &message).await {
+            Ok(Lookup::NotDelivered) => {
+                tracing::info!("an unanswered earlier attempt never reached the provider: sending");
             }
+            Ok(Lookup::Delivered {
+                provider_message_id,
+            }) => {
+                tracing::info!(provider_message_id = ?provider_message_id, "the provider already has this message: not sent again");
+                return sent(provider_message_id);
+            }
+            Ok(Lookup::CannotTell) => {
+                tracing::warn!("an earlier attempt may have been delivered and the provider cannot be asked: not sent again");
+                return unconfirmed();
+            }
+            Err(failure) => {
+                tracing::info!(status = ?failure.status_code, "asking the provider about an earlier attempt failed");
+                return failed(channels, send, &failure);
+            }
+        }
+    }
+    match sender.send(&ctx, &message).await {
+        Ok(accepted) => {
+            tracing::debug!("sent");
+            sent(accepted.provider_message_id)
         }
         Err(failure) => {
             tracing::info!(status = ?failure.status_code, code = ?failure.error_code, transient = failure.transient, "send failed");
             failed(channels, send, &failure)
         }
+    }
+}
+
+/// The provider accepted the message (now, or on an attempt it has just confirmed).
+fn sent(provider_message_id: Option<String>) -> SendOutcome {
+    SendOutcome {
+        status: "sent",
+        next_attempt_at: None,
+        provider_message_id,
+        status_code: None,
+        error_code: None,
+        error: None,
+        in_doubt: false,
+    }
+}
+
+/// An earlier attempt may have been delivered and the provider cannot say: the send ends
+/// here, visible to the inbox, rather than risk a second copy.
+fn unconfirmed() -> SendOutcome {
+    SendOutcome {
+        status: "unconfirmed",
+        next_attempt_at: None,
+        provider_message_id: None,
+        status_code: None,
+        error_code: None,
+        error: Some(
+            "an earlier attempt got no answer and may have been delivered; the provider offers \
+             no way to check, so it was not sent again (resend it by hand if the customer did \
+             not get it)"
+                .to_owned(),
+        ),
+        in_doubt: true,
     }
 }
 
@@ -149,6 +208,9 @@ fn failed(channels: &Channels, send: &ClaimedSend, failure: &SendFailure) -> Sen
         status_code: failure.status_code,
         error_code: failure.error_code.clone(),
         error: Some(failure.detail.clone()),
+        // Once in doubt, a send stays so until the provider has been asked (a failed question
+        // keeps it in doubt: asking again is safe).
+        in_doubt: send.in_doubt() || failure.in_doubt,
     }
 }
 

@@ -15,7 +15,7 @@ use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
 use super::{
-    ChannelSender, InboundMessage, Media, OutboundMessage, SendContext, SendFailure, Sent,
+    ChannelSender, InboundMessage, Lookup, Media, OutboundMessage, SendContext, SendFailure, Sent,
 };
 use crate::channel::Channel;
 use crate::error::{Error, Result};
@@ -137,13 +137,20 @@ impl ChannelSender for TwilioSender {
     ) -> BoxFuture<'a, std::result::Result<Sent, SendFailure>> {
         Box::pin(send_message(ctx, message))
     }
+
+    fn find_sent<'a>(
+        &'a self,
+        ctx: &'a SendContext<'a>,
+        message: &'a OutboundMessage,
+    ) -> BoxFuture<'a, std::result::Result<Lookup, SendFailure>> {
+        Box::pin(super::twilio_lookup::find_sent(ctx, message))
+    }
 }
 
-#[tracing::instrument(skip_all, fields(channel = %ctx.channel.config.id))]
-async fn send_message(
-    ctx: &SendContext<'_>,
-    message: &OutboundMessage,
-) -> std::result::Result<Sent, SendFailure> {
+/// The account SID, auth token and Messages list URL of the channel.
+pub(crate) fn messages_endpoint<'a>(
+    ctx: &'a SendContext<'a>,
+) -> std::result::Result<(&'a str, &'a str, String), SendFailure> {
     let config = &ctx.channel.config;
     let account = config.settings.account_id.as_deref().ok_or_else(|| {
         SendFailure::permanent("the channel has no settings.account_id (Twilio Account SID)")
@@ -161,6 +168,15 @@ async fn send_message(
         .unwrap_or(DEFAULT_API_BASE)
         .trim_end_matches('/');
     let url = format!("{base}/2010-04-01/Accounts/{account}/Messages.json");
+    Ok((account, token, url))
+}
+
+#[tracing::instrument(skip_all, fields(channel = %ctx.channel.config.id))]
+async fn send_message(
+    ctx: &SendContext<'_>,
+    message: &OutboundMessage,
+) -> std::result::Result<Sent, SendFailure> {
+    let (account, token, url) = messages_endpoint(ctx)?;
     let mut form: Vec<(&str, &str)> = vec![
         ("To", message.to.as_str()),
         ("From", message.from.as_str()),
@@ -187,8 +203,13 @@ async fn send_message(
             provider_message_id: sid,
         });
     }
-    let error: Option<TwilioError> = serde_json::from_str(&body).ok();
-    Err(SendFailure {
+    Err(refusal(status, &body))
+}
+
+/// Twilio's answer to a request it refused.
+pub(crate) fn refusal(status: reqwest::StatusCode, body: &str) -> SendFailure {
+    let error: Option<TwilioError> = serde_json::from_str(body).ok();
+    SendFailure {
         transient: status.is_server_error() || status.as_u16() == 429,
         status_code: Some(status.as_u16()),
         error_code: error.as_ref().and_then(|e| e.code).map(|c| c.to_string()),
@@ -198,7 +219,8 @@ async fn send_message(
             .chars()
             .take(300)
             .collect(),
-    })
+        in_doubt: false,
+    }
 }
 
 #[cfg(test)]

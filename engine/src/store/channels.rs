@@ -68,18 +68,33 @@ pub struct ClaimedSend {
     /// Attempts so far, this one included.
     pub attempts: i64,
     pub lock_token: String,
+    /// 1 or 0; see [`ClaimedSend::in_doubt`].
+    pub in_doubt: i64,
+    /// When the send was queued: the provider is searched from then on.
+    pub created_at: i64,
+}
+
+impl ClaimedSend {
+    /// Whether an earlier attempt may have reached the provider without its answer reaching
+    /// us (the claim ran out while the send was in flight, or the provider answered too late).
+    pub fn in_doubt(&self) -> bool {
+        self.in_doubt != 0
+    }
 }
 
 /// The outcome of one send attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendOutcome {
-    /// `sent`, `failed` (retry at `next_attempt_at`) or `dead`.
+    /// `sent`, `failed` (retry at `next_attempt_at`), `dead`, or `unconfirmed` (an earlier
+    /// attempt may have been delivered and the provider cannot be asked: not sent again).
     pub status: &'static str,
     pub next_attempt_at: Option<i64>,
     pub provider_message_id: Option<String>,
     pub status_code: Option<u16>,
     pub error_code: Option<String>,
     pub error: Option<String>,
+    /// Whether this attempt may have reached the provider without us learning the outcome.
+    pub in_doubt: bool,
 }
 
 /// A queued send as the dashboard lists it.
@@ -96,6 +111,8 @@ pub struct OutboxRow {
     pub last_status_code: Option<i64>,
     pub last_error_code: Option<String>,
     pub last_error: Option<String>,
+    /// 1 when an attempt may have reached the provider unseen (see [`ClaimedSend::in_doubt`]).
+    pub in_doubt: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -429,7 +446,10 @@ impl Store {
             Dialect::Sqlite => "",
         };
         let claim = format!(
+            // A row still `sending` after its lease ran out was claimed by a dispatcher that
+            // died: its send may have reached the provider.
             "update channel_outbox set status = 'sending', attempts = attempts + 1, \
+             in_doubt = case when status = 'sending' then 1 else in_doubt end, \
              lock_token = $1, locked_until = $2, updated_at = $3 \
              where id in (select o.id from channel_outbox o \
                where ((o.status in ('pending', 'failed') and o.next_attempt_at <= $3) \
@@ -453,7 +473,8 @@ impl Store {
         }
         Ok(sqlx::query_as(
             "select id, organization_id, channel_id, conversation_id, message_id, payload, \
-             attempts, lock_token from channel_outbox where lock_token = $1 and status = 'sending'",
+             attempts, lock_token, in_doubt, created_at from channel_outbox \
+             where lock_token = $1 and status = 'sending'",
         )
         .bind(&token)
         .fetch_all(self.pool())
@@ -468,7 +489,8 @@ impl Store {
         let done = sqlx::query(
             "update channel_outbox set status = $1, next_attempt_at = $2, locked_until = null, \
              lock_token = null, provider_message_id = coalesce($3, provider_message_id), \
-             last_status_code = $4, last_error_code = $5, last_error = $6, updated_at = $7 \
+             last_status_code = $4, last_error_code = $5, last_error = $6, updated_at = $7, \
+             in_doubt = $10 \
              where id = $8 and lock_token = $9",
         )
         .bind(outcome.status)
@@ -480,6 +502,7 @@ impl Store {
         .bind(now)
         .bind(&send.id)
         .bind(&send.lock_token)
+        .bind(i64::from(outcome.in_doubt))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() > 0 {
@@ -528,7 +551,7 @@ impl Store {
         Ok(sqlx::query_as(
             "select id, channel_id, conversation_id, message_id, status, attempts, \
              next_attempt_at, provider_message_id, last_status_code, last_error_code, \
-             last_error, created_at, updated_at from channel_outbox \
+             last_error, in_doubt, created_at, updated_at from channel_outbox \
              where organization_id = $1 and channel_id = $2 \
              order by created_at desc, id desc limit $3",
         )

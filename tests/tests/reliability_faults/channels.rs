@@ -4,6 +4,8 @@
 //! the process is killed with SIGKILL. A new process on the same data sends the reply once the
 //! dead process's claim expires: the customer gets it exactly once, not lost, not doubled.
 //! A human reply written in the inbox just before a kill is sent once by the next process too.
+//! And when the provider had already accepted the reply before the kill (its answer never
+//! arrived), the next process finds it in Twilio's message list and does not send it again.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -169,15 +171,11 @@ async fn settled_outbox(node: &Node, key: &str, channel: &str) -> Vec<Value> {
     }
 }
 
-async fn a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart(backend: Backend) {
-    let db = TestDatabase::create(backend).await.expect("a database");
-    let (_org, key) = create_org(&db).await;
-    let mock = ProviderMock::start().await;
-    mock.set(Behavior::Hang);
-    let node = Node::start(&db).await;
+/// Creates the Twilio channel pointed at `mock`; returns the API's answer.
+async fn create_channel(node: &Node, key: &str, mock: &ProviderMock) -> Value {
     let (status, channel) = api(
-        &node,
-        &key,
+        node,
+        key,
         reqwest::Method::POST,
         "/api/v1/dashboard/channels",
         Some(json!({
@@ -194,6 +192,16 @@ async fn a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart
     )
     .await;
     assert_eq!(status, 201, "{channel}");
+    channel
+}
+
+async fn a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart(backend: Backend) {
+    let db = TestDatabase::create(backend).await.expect("a database");
+    let (_org, key) = create_org(&db).await;
+    let mock = ProviderMock::start().await;
+    mock.set(Behavior::Hang);
+    let node = Node::start(&db).await;
+    let channel = create_channel(&node, &key, &mock).await;
     let channel_id = channel["id"].as_str().unwrap().to_owned();
     let customer = "+15551230077";
 
@@ -289,4 +297,56 @@ async fn a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart
     node.kill().await;
 }
 
-both_backends!(a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart);
+/// Twilio accepted the reply, but the process was killed before its answer arrived. The next
+/// process asks Twilio's message list before sending again, finds the reply there, and
+/// records it as sent: the customer gets it once.
+async fn a_reply_twilio_accepted_just_before_the_kill_is_not_sent_again(backend: Backend) {
+    let db = TestDatabase::create(backend).await.expect("a database");
+    let (_org, key) = create_org(&db).await;
+    let mock = ProviderMock::start().await;
+    mock.set(Behavior::AcceptSilently);
+    let node = Node::start(&db).await;
+    let channel = create_channel(&node, &key, &mock).await;
+    let channel_id = channel["id"].as_str().unwrap().to_owned();
+    let customer = "+15551230078";
+    inbound_sms(
+        &node,
+        &channel,
+        "SM00000000000000000000000000fa0002",
+        customer,
+        "Hello!",
+    )
+    .await;
+    let accepted = mock
+        .wait_until(WAIT, "the reply to reach the provider", |r| !r.is_empty())
+        .await;
+    let reply = accepted[0].field("Body").expect("an SMS body").to_owned();
+    node.kill().await;
+    mock.set(Behavior::Accept);
+
+    let node = Node::start(&db).await;
+    let outbox = settled_outbox(&node, &key, &channel_id).await;
+    assert_eq!(outbox.len(), 1, "{outbox:#?}");
+    let requests = mock.requests();
+    assert_eq!(
+        with_body(&requests, &reply).len(),
+        1,
+        "sent exactly once: {requests:#?}"
+    );
+    assert_eq!(
+        outbox[0]["provider_message_id"].as_str(),
+        accepted[0].message_id.as_deref(),
+        "the send is recorded with the id Twilio gave it"
+    );
+    let lookups = mock.lookups();
+    assert!(
+        lookups.iter().any(|l| l.path.ends_with("/Messages.json")),
+        "Twilio's message list was asked: {lookups:#?}"
+    );
+    node.kill().await;
+}
+
+both_backends!(
+    a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart,
+    a_reply_twilio_accepted_just_before_the_kill_is_not_sent_again,
+);

@@ -17,7 +17,8 @@ use super::inbound::{message_ids, InboundEmail};
 use super::outbound::{message_form, parse_error, sent_id, Quote, Reply};
 use crate::channel::Channel;
 use crate::channels::{
-    ChannelSender, InboundMessage, LoadedChannel, OutboundMessage, SendContext, SendFailure, Sent,
+    ChannelSender, InboundMessage, LoadedChannel, Lookup, OutboundMessage, SendContext,
+    SendFailure, Sent,
 };
 
 /// Mailgun's public API (US region; EU accounts set `api_base_url`).
@@ -106,13 +107,20 @@ impl ChannelSender for MailgunSender {
     ) -> BoxFuture<'a, Result<Sent, SendFailure>> {
         Box::pin(send_message(ctx, message))
     }
+
+    fn find_sent<'a>(
+        &'a self,
+        ctx: &'a SendContext<'a>,
+        message: &'a OutboundMessage,
+    ) -> BoxFuture<'a, Result<Lookup, SendFailure>> {
+        Box::pin(super::lookup::find_sent(ctx, message))
+    }
 }
 
-#[tracing::instrument(skip_all, fields(channel = %ctx.channel.config.id))]
-async fn send_message(
-    ctx: &SendContext<'_>,
-    message: &OutboundMessage,
-) -> Result<Sent, SendFailure> {
+/// The domain, API key and API base URL of the channel.
+pub(crate) fn account<'a>(
+    ctx: &'a SendContext<'a>,
+) -> Result<(&'a str, &'a str, &'a str), SendFailure> {
     let config = &ctx.channel.config;
     let domain = config.settings.account_id.as_deref().ok_or_else(|| {
         SendFailure::permanent("the channel has no settings.account_id (Mailgun domain)")
@@ -129,12 +137,27 @@ async fn send_message(
         .as_deref()
         .unwrap_or(DEFAULT_API_BASE)
         .trim_end_matches('/');
+    Ok((domain, key, base))
+}
+
+#[tracing::instrument(skip_all, fields(channel = %ctx.channel.config.id))]
+async fn send_message(
+    ctx: &SendContext<'_>,
+    message: &OutboundMessage,
+) -> Result<Sent, SendFailure> {
+    let (domain, key, base) = account(ctx)?;
     let url = format!("{base}/v3/{domain}/messages");
+    let mut form = form_for(ctx.channel, message);
+    // Kept by Mailgun with the message's events: how an unanswered attempt is found again.
+    form.push((
+        format!("v:{}", super::lookup::SEND_ID_VARIABLE),
+        ctx.send_id.to_owned(),
+    ));
     let response = ctx
         .http
         .post(&url)
         .basic_auth("api", Some(key))
-        .form(&form_for(ctx.channel, message))
+        .form(&form)
         .send()
         .await
         .map_err(|err| SendFailure::unreachable("Mailgun", &err))?;
@@ -152,6 +175,7 @@ async fn send_message(
         // Mailgun has no error codes of its own: the HTTP status is the code.
         error_code: Some(status.to_string()),
         detail: error.message.chars().take(300).collect(),
+        in_doubt: false,
     })
 }
 

@@ -6,9 +6,11 @@
 //! - [`outbound`]: the threaded reply's form (`Re:` subject, `In-Reply-To`, `References`, the
 //!   customer's text quoted) and the API's errors.
 //! - [`flow`]: the glue to the channel flow: inbound conversion and [`MailgunSender`].
+//! - [`lookup`]: whether Mailgun already accepted a send whose answer never arrived.
 
 pub mod flow;
 pub mod inbound;
+pub mod lookup;
 pub mod outbound;
 pub mod signature;
 

@@ -172,7 +172,13 @@ async fn send_message(
             .json(&request.body)
             .send()
             .await
-            .map_err(|err| SendFailure::unreachable("the Graph API", &err))?;
+            .map_err(|err| {
+                let failure = SendFailure::unreachable("the Graph API", &err);
+                SendFailure {
+                    in_doubt: failure.in_doubt || sent_id.is_some(),
+                    ..failure
+                }
+            })?;
         let status = response.status().as_u16();
         let body = response.bytes().await.unwrap_or_default();
         if !(200..300).contains(&status) {
@@ -182,6 +188,9 @@ async fn send_message(
                 status_code: Some(status),
                 error_code: Some(error.code),
                 detail: error.message.chars().take(300).collect(),
+                // An earlier part of this message (its text, before a media follow-up) went
+                // out: repeating the whole message would send that part twice.
+                in_doubt: sent_id.is_some(),
             });
         }
         // The first message's id identifies the reply (media follow-ups add nothing).
