@@ -91,6 +91,52 @@ pub fn deflate_bomb(mib: usize) -> Vec<u8> {
     out
 }
 
+/// A one-page PDF whose content stream (FlateDecode) inflates to `mib` MiB of spaces from
+/// about a kilobyte per MiB: [`deflate_bomb`] in a zlib wrapper.
+pub fn pdf_bomb(mib: usize) -> Vec<u8> {
+    let mut zlib = vec![0x78, 0xDA];
+    zlib.extend(deflate_bomb(mib));
+    zlib.extend_from_slice(&adler32_of_spaces((mib as u128) << 20).to_be_bytes());
+    let mut content = format!(
+        "<< /Length {} /Filter /FlateDecode >>\nstream\n",
+        zlib.len()
+    )
+    .into_bytes();
+    content.extend_from_slice(&zlib);
+    content.extend_from_slice(b"\nendstream");
+    let objects: [&[u8]; 4] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        &content,
+    ];
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(b"xref\n0 5\n0000000000 65535 f \n");
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    out
+}
+
+/// The Adler-32 checksum of `n` spaces, in closed form (zlib's trailer).
+fn adler32_of_spaces(n: u128) -> u32 {
+    const MOD: u128 = 65521;
+    let a = (1 + 32 * n) % MOD;
+    let b = (n + 32 * (n * (n + 1) / 2)) % MOD;
+    u32::try_from((b << 16) | a).unwrap()
+}
+
 /// A gzip body that inflates to `mib` MiB of zeros: one gzip member per MiB, concatenated
 /// (a valid multi-member gzip file, as `gzip -d` reads it).
 pub fn gzip_bomb(mib: usize) -> Vec<u8> {
@@ -152,6 +198,9 @@ pub fn zip_archive(entries: &[ZipEntry<'_>]) -> Vec<u8> {
 
 /// The knowledge endpoint.
 pub const KNOWLEDGE: &str = "/api/v1/dashboard/knowledge";
+
+/// The PDF content type.
+pub const PDF: &str = "application/pdf";
 
 /// The DOCX content type.
 pub const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";

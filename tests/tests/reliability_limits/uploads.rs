@@ -1,13 +1,13 @@
-//! Knowledge uploads: zip bombs inside `.docx` files, archives with thousands of entries,
-//! uploads past the configured size, and multipart bodies with thousands of parts or huge
-//! part headers.
+//! Knowledge uploads: zip bombs inside `.docx` files, decompression bombs inside PDFs,
+//! archives with thousands of entries, uploads past the configured size, and multipart bodies
+//! with thousands of parts or huge part headers.
 
 use serde_json::Value;
 use tests::{both_backends, send_json, spawn_app, spawn_app_with, Backend};
 
 use super::support::{
-    assert_healthy, deflate_bomb, documents, file_form, zip_archive, RssWatch, ZipEntry, DOCX,
-    KNOWLEDGE, MEMORY_BOUND_MIB,
+    assert_healthy, deflate_bomb, documents, file_form, pdf_bomb, zip_archive, RssWatch, ZipEntry,
+    DOCX, KNOWLEDGE, MEMORY_BOUND_MIB, PDF,
 };
 
 /// Uploads a `.docx` and returns the 201 document.
@@ -126,6 +126,48 @@ async fn docx_bombs_end_failed_with_a_reason_in_bounded_memory(backend: Backend)
     assert_healthy(&app).await;
 }
 
+/// A PDF whose content stream inflates to 4 GiB from 4 MiB ends `failed` with the reason,
+/// and the server's memory grows by a bounded amount (the check before extraction measures
+/// streams without holding them and stops at 128 MiB); a real PDF still ingests.
+async fn pdf_bombs_end_failed_with_a_reason_in_bounded_memory(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bomb = pdf_bomb(4 * 1024);
+    assert!(bomb.len() < 8 * 1024 * 1024, "{} bytes", bomb.len());
+
+    let watch = RssWatch::start();
+    let (status, doc) = send_json(
+        app.post(KNOWLEDGE)
+            .multipart(file_form(bomb, "bomb.pdf", PDF)),
+    )
+    .await;
+    let growth = watch.growth_mib().await;
+    assert_eq!(status, 201, "{doc}");
+    assert_eq!(doc["status"], "failed", "{doc}");
+    assert!(
+        doc["failure_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the PDF's compressed content inflates past 128 MiB in one stream"),
+        "{doc}"
+    );
+    assert!(growth < MEMORY_BOUND_MIB, "memory grew by {growth} MiB");
+    assert_eq!(documents(&app).await[0]["chunk_count"], 0);
+
+    let real = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/knowledge/warranty.pdf"),
+    )
+    .unwrap();
+    let (status, doc) = send_json(app.post(KNOWLEDGE).multipart(file_form(
+        real,
+        "warranty.pdf",
+        PDF,
+    )))
+    .await;
+    assert_eq!(status, 201, "{doc}");
+    assert_eq!(doc["status"], "processing", "{doc}");
+    assert_healthy(&app).await;
+}
+
 /// `word/document.xml` around a body.
 fn document_xml(body: &str) -> String {
     format!(
@@ -220,6 +262,7 @@ async fn multipart_abuse_gets_a_clear_400(backend: Backend) {
 
 both_backends!(
     docx_bombs_end_failed_with_a_reason_in_bounded_memory,
+    pdf_bombs_end_failed_with_a_reason_in_bounded_memory,
     uploads_over_the_limit_get_413_and_store_nothing,
     multipart_abuse_gets_a_clear_400,
 );
