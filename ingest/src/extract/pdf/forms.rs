@@ -161,7 +161,7 @@ mod tests {
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
              /Resources << /XObject << /X 5 0 R /Y 6 0 R >> >> /Contents 4 0 R >>"
                 .to_owned(),
-            format!("<< /Length 5 >>\nstream\n/X Do\nendstream"),
+            "<< /Length 5 >>\nstream\n/X Do\nendstream".to_owned(),
             format!(
                 "<< /Type /XObject /Subtype /Form /BBox [0 0 10 10] {form_resources} /Length {} >>\nstream\n{form}\nendstream",
                 form.len()
