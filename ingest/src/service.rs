@@ -138,6 +138,8 @@ impl Knowledge {
     /// Opens the knowledge base over an index the caller opened (embedders of the library,
     /// and the fault suites, which put a breakable index here). The index is guarded with
     /// the configured deadline ([`engine::index::guarded`]); the collection is not created.
+    /// The keyword index falls back to the chunks kept in the database when the index cannot
+    /// be scrolled.
     pub async fn open_with_vectors(
         store: Store,
         embedder: Arc<dyn Embedder>,
@@ -146,8 +148,12 @@ impl Knowledge {
     ) -> Result<Self> {
         let vectors: Arc<dyn VectorIndex> =
             Arc::new(GuardedIndex::new(vectors, config.vector_timeout));
-        let retriever =
-            Retriever::new(embedder, vectors).with_active_generations(Arc::new(store.clone()));
+        // The database keeps every visible chunk too: a keyword index that cannot be read from
+        // the vector index is built from it, so this process answers from keywords even when
+        // it starts during an outage.
+        let retriever = Retriever::new(embedder, vectors)
+            .with_active_generations(Arc::new(store.clone()))
+            .with_keyword_fallback(Arc::new(store.clone()));
         let chunker = tokio::task::spawn_blocking(Chunker::load_default)
             .await
             .map_err(|e| Error::internal("loading the tokenizer failed").with_source(e))??;

@@ -3,8 +3,10 @@
 //!
 //! Crash safety: a job holds a lease it renews while it runs; after a crash the lease expires
 //! and the job is claimed again. Each attempt first deletes chunks of generations other than
-//! the active one (what a crashed attempt left behind), indexes the new generation beside the
-//! live one, then flips `active_generation` in one transaction (retrieval filters on it), and
+//! the active one (what a crashed attempt left behind), stores the new generation's chunks in
+//! the database (`engine::store::knowledge_chunks`, the keyword index's source when the vector
+//! index cannot be read; never read before the switch), indexes them beside the live
+//! generation, then flips `active_generation` in one transaction (retrieval filters on it), and
 //! only then deletes the old generation. There is never a moment with both or neither live.
 
 use std::sync::Arc;
@@ -233,6 +235,11 @@ impl Knowledge {
         if chunks.is_empty() {
             return Err(Error::unprocessable("the document contains no text"));
         }
+        // Kept in the database too (invisible until the switch below), so a process that
+        // cannot read the vector index still builds its keyword index from them.
+        self.store
+            .save_chunks(org, &document.id, generation, &chunks)
+            .await?;
         let count = self.retriever.index_chunks(chunks).await?;
         // event: knowledge.updated is recorded by complete_ingest_job, in the same transaction
         // as the generation switch.
@@ -257,5 +264,198 @@ impl Knowledge {
             self.retriever.delete_document(org, &document.id).await?;
             Ok(JobOutcome::DocumentGone)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::ids::OrganizationId;
+    use engine::index::qdrant_edge::EdgeIndex;
+    use engine::index::source::{ChunkSource, VectorChunks};
+    use engine::index::StoredChunk;
+    use engine::store::orgs::{NewOrganization, Plan};
+    use engine::store::Store;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::config::KnowledgeConfig;
+    use crate::service::{shared_embedder, NewSource, SourceContent};
+
+    /// A Markdown guide long enough for several chunks, under two heading levels.
+    fn guide() -> String {
+        let mut text = String::from("# Returns guide\n\n");
+        for (section, topic) in [
+            ("Returns", "return"),
+            ("Refunds", "refund"),
+            ("Exchanges", "exchange"),
+            ("Shipping", "parcel"),
+        ] {
+            text.push_str(&format!("## {section}\n\n"));
+            for i in 1..=6 {
+                text.push_str(&format!(
+                    "Rule {i} about each {topic}: customers keep the receipt, pack the item in \
+                     its original box, print the label from their account page and drop the \
+                     {topic} at any post office within thirty days of delivery.\n\n"
+                ));
+            }
+        }
+        text
+    }
+
+    async fn organization(store: &Store, name: &str) -> OrganizationId {
+        store
+            .insert_organization(&NewOrganization {
+                name: name.into(),
+                plan: Plan::Growth,
+                rate_limit_per_min: None,
+                monthly_conversation_quota: None,
+            })
+            .await
+            .unwrap()
+            .id
+    }
+
+    fn source(content: SourceContent, title: &str, tags: &[&str]) -> NewSource {
+        NewSource {
+            content,
+            title: Some(title.into()),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            metadata: Value::Null,
+            refresh_interval_secs: None,
+        }
+    }
+
+    fn text(text: &str) -> SourceContent {
+        SourceContent::Text { text: text.into() }
+    }
+
+    fn sorted(mut chunks: Vec<StoredChunk>) -> Vec<StoredChunk> {
+        chunks.sort_by_key(|c| c.id);
+        chunks
+    }
+
+    /// A knowledge base on a fresh SQLite file and embedded index. The folder comes last so it
+    /// is dropped last (the index flushes on drop).
+    async fn knowledge() -> (Knowledge, Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/kb.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let embedder = shared_embedder().unwrap();
+        let index = EdgeIndex::open_async(dir.path().join("qdrant"), embedder.dimension())
+            .await
+            .unwrap();
+        let knowledge = Knowledge::open_with_vectors(
+            store.clone(),
+            embedder,
+            Arc::new(index),
+            KnowledgeConfig::default(),
+        )
+        .await
+        .unwrap();
+        (knowledge, store, dir)
+    }
+
+    #[tokio::test]
+    async fn the_database_returns_the_chunks_the_worker_indexed() {
+        let (knowledge, store, _dir) = knowledge().await;
+        let org = organization(&store, "Shop").await;
+        let other = organization(&store, "Other shop").await;
+        let guide_doc = knowledge
+            .add(&org, source(text(&guide()), "Returns guide", &["policy"]))
+            .await
+            .unwrap();
+        let faq = SourceContent::Faq {
+            pairs: vec![
+                (
+                    "Do you ship abroad?".into(),
+                    "Yes, to every EU country.".into(),
+                ),
+                (
+                    "Can I pay by invoice?".into(),
+                    "Only business customers.".into(),
+                ),
+            ],
+        };
+        knowledge.add(&org, source(faq, "FAQ", &[])).await.unwrap();
+        let foreign = text("Refunds of the other shop take ninety days.");
+        knowledge
+            .add(&other, source(foreign, "Other", &[]))
+            .await
+            .unwrap();
+        assert_eq!(knowledge.run_pending_jobs().await.unwrap(), 3);
+
+        let vectors = VectorChunks(knowledge.retriever().vectors().clone());
+        let indexed = sorted(vectors.chunks(&org).await.unwrap());
+        let from_database = sorted(store.chunks(&org).await.unwrap());
+        let guide_chunks = indexed
+            .iter()
+            .filter(|c| c.chunk.document_id == guide_doc.id)
+            .count();
+        assert!(
+            guide_chunks > 3,
+            "the guide is several chunks: {guide_chunks}"
+        );
+        assert!(indexed.iter().any(|c| c.chunk.heading_path.len() == 2));
+        assert_eq!(from_database, indexed);
+        assert!(from_database.iter().all(|c| c.chunk.organization_id == org));
+    }
+
+    #[tokio::test]
+    async fn generations_that_are_not_live_stay_out_of_the_database_load() {
+        let (knowledge, store, _dir) = knowledge().await;
+        let org = organization(&store, "Shop").await;
+        let live = knowledge
+            .add(&org, source(text("Refunds take 5 days."), "Refunds", &[]))
+            .await
+            .unwrap();
+        knowledge.run_pending_jobs().await.unwrap();
+        let before = sorted(store.chunks(&org).await.unwrap());
+        assert_eq!(before.len(), 1);
+
+        // A refresh half-way (generation 2 stored, not switched to) and a first ingestion
+        // half-way (stored, the document still has no active generation).
+        let pending = knowledge
+            .add(
+                &org,
+                source(text("Gift cards last 3 years."), "Gift cards", &[]),
+            )
+            .await
+            .unwrap();
+        for (document, generation) in [(&live.id, 2), (&pending.id, 1)] {
+            let mut chunk = before[0].chunk.clone();
+            chunk.document_id = document.clone();
+            chunk.generation = generation;
+            chunk.text = "Half-ingested text.".into();
+            store
+                .save_chunks(&org, document, generation, &[chunk])
+                .await
+                .unwrap();
+        }
+        assert_eq!(sorted(store.chunks(&org).await.unwrap()), before);
+
+        // Once a generation is switched to, its stored chunks are the ones loaded.
+        for document in [&pending.id, &live.id] {
+            if document == &live.id {
+                store
+                    .enqueue_ingest_job(&org, document, JobKind::Refresh)
+                    .await
+                    .unwrap();
+            }
+            let job = store.claim_ingest_job(60_000).await.unwrap().unwrap();
+            assert_eq!(&job.document_id, document);
+            let indexed = IndexedGeneration {
+                generation: if document == &live.id { 2 } else { 1 },
+                chunk_count: 1,
+                content_hash: "hash".into(),
+                title: None,
+            };
+            assert!(store.complete_ingest_job(&job, &indexed).await.unwrap());
+        }
+        let after = store.chunks(&org).await.unwrap();
+        assert_eq!(after.len(), 2);
+        assert!(after.iter().all(|c| c.chunk.text == "Half-ingested text."));
+        assert_eq!(store.documents_without_chunks(&org).await.unwrap(), 0);
     }
 }

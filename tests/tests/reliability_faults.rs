@@ -1,8 +1,9 @@
 //! Fault suites (issue 12): the language model down, slow or failing; the vector index
-//! unreachable; the process SIGKILLed while a channel reply is being sent. Each fault is
-//! staged for real where the machine can (a closed port, a silent port, a provider that holds
-//! a request, a child process killed with SIGKILL) and checked the way a customer and an
-//! operator would see it: the answer, how long it took, `/readyz`, the log line.
+//! unreachable, also when a replica starts during the outage; the process SIGKILLed while a
+//! channel reply is being sent. Each fault is staged for real where the machine can (a closed
+//! port, a silent port, a provider that holds a request, a child process killed with SIGKILL)
+//! and checked the way a customer and an operator would see it: the answer, how long it took,
+//! `/readyz`, the log line.
 //!
 //! `cargo test -p tests --test reliability_faults` (PostgreSQL from scripts/ensure-postgres.sh).
 //! A binary of its own: the log capture is process-wide.
@@ -14,4 +15,5 @@ mod reliability_faults {
     pub mod llm;
     pub mod support;
     pub mod vector;
+    pub mod vector_restart;
 }

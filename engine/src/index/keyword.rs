@@ -5,6 +5,15 @@
 //! delete removed from the vector index is gone here too), and kept current afterwards by the
 //! same writes that go to the vector index (see [`crate::retrieval::Retriever`]).
 //!
+//! When the vector index cannot be scrolled (a Qdrant server down at the first search of an
+//! organization, typically on a replica started during the outage), the index is built from
+//! the next [`ChunkSource`] instead: the database, which keeps the chunks ingestion indexed for
+//! each document's visible generation (see [`super::source`]). Those are the very chunks the
+//! vector index holds, under the same point ids, so the index is not reloaded from the vector
+//! index once that answers again: it would get the same entries, and from then on the same
+//! writes keep it current whichever source it came from. Each organization is loaded once per
+//! process.
+//!
 //! Terms are lowercased alphanumeric runs, English stop words dropped, Snowball-stemmed, so
 //! "refunds" finds "refund" and "the capital of France" keeps only `capit` and `franc`.
 
@@ -14,8 +23,9 @@ use std::sync::Arc;
 use qdrant_rust_stemmers::{Algorithm, Stemmer};
 use tokio::sync::RwLock;
 
+use super::source::{ChunkSource, VectorChunks};
 use super::{SearchFilter, StoredChunk, VectorIndex};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::{DocumentId, OrganizationId};
 use crate::knowledge::Chunk;
 
@@ -23,8 +33,6 @@ use crate::knowledge::Chunk;
 const K1: f32 = 1.2;
 /// Length normalisation: the usual BM25 value.
 const B: f32 = 0.75;
-/// Page size when loading an organization from the vector index.
-const LOAD_PAGE: usize = 1_000;
 
 /// Common English words that carry no meaning for retrieval.
 const STOP_WORDS: &[&str] = &[
@@ -208,57 +216,84 @@ impl OrgIndex {
     }
 }
 
-/// BM25 over every organization's chunks, loaded lazily from the vector index.
+/// BM25 over every organization's chunks, loaded lazily from the vector index (or, when that
+/// cannot be read, from a fallback [`ChunkSource`]).
 pub struct KeywordIndex {
-    source: Arc<dyn VectorIndex>,
+    /// Tried in order when an organization is first searched; the first complete answer wins.
+    sources: Vec<Arc<dyn ChunkSource>>,
     analyzer: Analyzer,
     organizations: RwLock<HashMap<OrganizationId, OrgIndex>>,
 }
 
 impl std::fmt::Debug for KeywordIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sources: Vec<&str> = self.sources.iter().map(|s| s.name()).collect();
         f.debug_struct("KeywordIndex")
-            .field("source", &self.source.name())
+            .field("sources", &sources)
             .finish()
     }
 }
 
 impl KeywordIndex {
-    /// A keyword index whose contents come from `source`.
-    pub fn new(source: Arc<dyn VectorIndex>) -> Self {
+    /// A keyword index whose contents come from `vectors`.
+    pub fn new(vectors: Arc<dyn VectorIndex>) -> Self {
         Self {
-            source,
+            sources: vec![Arc::new(VectorChunks(vectors))],
             analyzer: Analyzer::default(),
             organizations: RwLock::new(HashMap::new()),
         }
     }
 
-    /// Loads `org` from the vector index unless it is loaded already.
+    /// Adds `source` after the existing ones: an organization is loaded from it when they all
+    /// fail.
+    pub fn with_fallback(mut self, source: Arc<dyn ChunkSource>) -> Self {
+        self.sources.push(source);
+        self
+    }
+
+    /// Loads `org` from the first source that answers, unless it is loaded already.
     async fn ensure_loaded(&self, org: &OrganizationId) -> Result<()> {
         if self.organizations.read().await.contains_key(org) {
             return Ok(());
         }
-        // Writers wait while the organization loads, so no update slips between the scroll
-        // and the moment the index becomes visible.
+        // Writers wait while the organization loads, so no update slips between the read of
+        // the source and the moment the index becomes visible.
         let mut organizations = self.organizations.write().await;
         if organizations.contains_key(org) {
             return Ok(());
         }
+        let (chunks, source) = self.load(org).await?;
         let mut index = OrgIndex::default();
-        let mut after = None;
-        loop {
-            let page = self.source.scroll(org, after, LOAD_PAGE).await?;
-            for StoredChunk { id, chunk } in page.chunks {
+        for StoredChunk { id, chunk } in chunks {
+            // Sources filter on the organization; this keeps a faulty one from leaking.
+            if &chunk.organization_id == org {
                 index.insert(&self.analyzer, id, Arc::new(chunk));
             }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
         }
-        tracing::debug!(org = %org, chunks = index.entries.len(), "keyword index loaded");
+        tracing::debug!(org = %org, source, chunks = index.entries.len(), "keyword index loaded");
         organizations.insert(org.clone(), index);
         Ok(())
+    }
+
+    /// `org`'s chunks from the first source that answers, with that source's name; the last
+    /// failure when none does.
+    #[tracing::instrument(skip_all, fields(org = %org))]
+    async fn load(&self, org: &OrganizationId) -> Result<(Vec<StoredChunk>, &'static str)> {
+        let mut failure = None;
+        for source in &self.sources {
+            match source.chunks(org).await {
+                Ok(chunks) => return Ok((chunks, source.name())),
+                Err(err) => {
+                    tracing::warn!(
+                        source = source.name(),
+                        error = %err.chain(),
+                        "the keyword index could not be loaded from this source"
+                    );
+                    failure = Some(err);
+                }
+            }
+        }
+        Err(failure.unwrap_or_else(|| Error::internal("the keyword index has no source")))
     }
 
     /// The analyzer that splits texts into terms.
@@ -329,8 +364,111 @@ impl KeywordIndex {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+
     use super::*;
     use crate::index::conformance::chunk;
+
+    /// A source that fails (like a vector index that is down) or answers `chunks`, counting
+    /// its calls.
+    struct Fixed {
+        chunks: Option<Vec<StoredChunk>>,
+        calls: AtomicU32,
+    }
+
+    impl Fixed {
+        fn new(chunks: Option<Vec<StoredChunk>>) -> Arc<Self> {
+            Arc::new(Self {
+                chunks,
+                calls: AtomicU32::new(0),
+            })
+        }
+    }
+
+    #[async_trait]
+    impl ChunkSource for Fixed {
+        fn name(&self) -> &'static str {
+            "fixed"
+        }
+
+        async fn chunks(&self, _: &OrganizationId) -> Result<Vec<StoredChunk>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.chunks
+                .clone()
+                .ok_or_else(|| Error::unavailable("connection refused"))
+        }
+    }
+
+    fn keyword_index(sources: Vec<Arc<Fixed>>) -> KeywordIndex {
+        KeywordIndex {
+            sources: sources
+                .into_iter()
+                .map(|s| s as Arc<dyn ChunkSource>)
+                .collect(),
+            analyzer: Analyzer::default(),
+            organizations: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn stored(org: &OrganizationId, text: &str) -> StoredChunk {
+        let c = chunk(org, &DocumentId::new(), 1, 0, text, &[]);
+        StoredChunk {
+            id: c.point_id(),
+            chunk: c,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_organization_loads_from_the_fallback_when_the_first_source_fails() {
+        let org = OrganizationId::new();
+        let intruder = OrganizationId::new();
+        let down = Fixed::new(None);
+        let database = Fixed::new(Some(vec![
+            stored(&org, "Refunds are paid within 5 days."),
+            stored(&intruder, "Refunds of another shop."),
+        ]));
+        let index = keyword_index(vec![down.clone(), database.clone()]);
+        let filter = SearchFilter::default();
+        let hits = index.search(&org, "refunds", 5, &filter).await.unwrap();
+        assert_eq!(
+            hits.len(),
+            1,
+            "another organization's chunk is never indexed"
+        );
+        assert_eq!(hits[0].0.text, "Refunds are paid within 5 days.");
+        // Loaded once: later searches read neither source again.
+        index.search(&org, "refunds", 5, &filter).await.unwrap();
+        assert_eq!(down.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(database.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_fallback_is_not_read_while_the_first_source_answers() {
+        let org = OrganizationId::new();
+        let vectors = Fixed::new(Some(vec![stored(&org, "Shipping is free.")]));
+        let database = Fixed::new(Some(Vec::new()));
+        let index = keyword_index(vec![vectors, database.clone()]);
+        let hits = index
+            .search(&org, "shipping", 5, &SearchFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(database.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_search_fails_when_every_source_fails_and_nothing_is_kept() {
+        let org = OrganizationId::new();
+        let index = keyword_index(vec![Fixed::new(None), Fixed::new(None)]);
+        let err = index
+            .search(&org, "refunds", 5, &SearchFilter::default())
+            .await
+            .expect_err("nothing to load from");
+        assert_eq!(err.kind(), crate::error::ErrorKind::Unavailable);
+        assert!(!index.organizations.read().await.contains_key(&org));
+    }
 
     fn index_of(texts: &[&str]) -> (OrgIndex, Analyzer, Vec<uuid::Uuid>) {
         let analyzer = Analyzer::default();

@@ -8,6 +8,8 @@
 //!   `BLAIGENT_QDRANT_URL` is set.
 //! - [`keyword::KeywordIndex`]: BM25 over the same chunks, kept in memory and rebuilt from the
 //!   vector index's payloads (the one source of truth), so it survives restarts and deletes.
+//! - [`source::ChunkSource`]: where the keyword index loads an organization from: the vector
+//!   index first, the database's copy of the chunks when the vector index cannot be read.
 //! - [`guarded::GuardedIndex`]: wraps either with a deadline on every call, so an index that
 //!   stops answering fails fast and retrieval falls back to keywords.
 //! - `conformance` (tests only): the suite both vector implementations must pass.
@@ -18,6 +20,7 @@ pub mod guarded;
 pub mod keyword;
 pub mod qdrant_edge;
 pub mod qdrant_server;
+pub mod source;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

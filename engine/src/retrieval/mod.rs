@@ -19,6 +19,7 @@ use crate::embed::{embed_blocking, embed_one, Embedder};
 use crate::error::Result;
 use crate::ids::{DocumentId, OrganizationId};
 use crate::index::keyword::KeywordIndex;
+use crate::index::source::ChunkSource;
 use crate::index::{IndexPoint, SearchFilter, VectorIndex};
 use crate::knowledge::{Chunk, ScoredPassage, SearchMode};
 
@@ -136,6 +137,14 @@ impl Retriever {
     /// Only chunks of the active generation of an existing document are returned.
     pub fn with_active_generations(mut self, active: Arc<dyn ActiveGenerations>) -> Self {
         self.active = Some(active);
+        self
+    }
+
+    /// Loads an organization's keyword index from `source` when the vector index cannot be
+    /// scrolled, so a process started while the vector index is down still has keywords to
+    /// answer from (see [`crate::index::source`]).
+    pub fn with_keyword_fallback(mut self, source: Arc<dyn ChunkSource>) -> Self {
+        self.keywords = self.keywords.with_fallback(source);
         self
     }
 

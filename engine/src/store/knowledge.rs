@@ -281,10 +281,10 @@ impl Store {
         Ok(row.map(|(id,)| DocumentId::from_trusted(id)))
     }
 
-    /// Deletes a document with its pending content and jobs, and records `knowledge.updated`.
-    /// Returns false when the organization has no such document. The caller removes the
-    /// vectors (retrieval ignores them from this commit on: the document has no active
-    /// generation any more).
+    /// Deletes a document with its pending content, stored chunks and jobs, and records
+    /// `knowledge.updated`. Returns false when the organization has no such document. The
+    /// caller removes the vectors (retrieval ignores them from this commit on: the document has
+    /// no active generation any more).
     #[tracing::instrument(skip_all, fields(org = %org, document = %id))]
     pub async fn delete_document(&self, org: &OrganizationId, id: &DocumentId) -> Result<bool> {
         let mut tx = self.begin().await?;
@@ -300,6 +300,7 @@ impl Store {
         }
         for sql in [
             "delete from knowledge_sources where document_id = $1",
+            "delete from knowledge_chunks where document_id = $1",
             "delete from ingest_jobs where document_id = $1",
         ] {
             sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;
@@ -404,9 +405,10 @@ impl Store {
         Ok(())
     }
 
-    /// Switches the document to its newly indexed generation, marks it ready, finishes the job
-    /// and records `knowledge.updated`, atomically. Returns false when the document was deleted
-    /// meanwhile (the caller then removes the new vectors).
+    /// Switches the document to its newly indexed generation, marks it ready, finishes the job,
+    /// drops the stored chunks of its other generations and records `knowledge.updated`,
+    /// atomically. Returns false when the document was deleted meanwhile (the caller then
+    /// removes the new vectors).
     pub async fn complete_ingest_job(
         &self,
         job: &ClaimedJob,
@@ -439,6 +441,13 @@ impl Store {
         }
         sqlx::query("delete from knowledge_sources where document_id = $1")
             .bind(job.document_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        // The new generation's chunks stay (the keyword index's database source); the
+        // replaced one's go with the switch.
+        sqlx::query("delete from knowledge_chunks where document_id = $1 and generation <> $2")
+            .bind(job.document_id.as_str())
+            .bind(indexed.generation)
             .execute(&mut *tx)
             .await?;
         let change = match job.kind {

@@ -25,6 +25,8 @@
 //! - [`analytics`] — the aggregates behind the analytics summary.
 //! - [`analytics_fold`] — moves the rollup's appended deltas into it (PostgreSQL).
 //! - [`channels`] — channel accounts, identities, threads, inbound dedupe, the send queue.
+//! - [`knowledge_chunks`] — the chunks of each knowledge document generation (the keyword
+//!   index's source when the vector index cannot be read).
 //! - [`limits`] — shared token buckets (the rate limiter several replicas agree on).
 //! - [`lifecycle`] — status changes and their log, human replies, CSAT, the inbox, auto-resolve.
 //! - [`recording`] — the per-organization recording switch and recorded turns (replay).
@@ -52,6 +54,7 @@ pub mod events;
 pub mod intents;
 pub mod keys;
 pub mod knowledge;
+pub mod knowledge_chunks;
 pub mod lifecycle;
 pub mod limits;
 pub mod memory;

@@ -33,24 +33,35 @@ use super::support::{
 };
 
 /// The vector deadline in this suite.
-const VECTOR_TIMEOUT: Duration = Duration::from_millis(500);
+pub(super) const VECTOR_TIMEOUT: Duration = Duration::from_millis(500);
 /// What a turn may add to it.
 const MARGIN: Duration = Duration::from_millis(1500);
 /// What the retriever logs when it answers from keywords.
-const DEGRADED: &str = "answering from keyword retrieval only";
+pub(super) const DEGRADED: &str = "answering from keyword retrieval only";
 
-const UP: u8 = 0;
-const REFUSE: u8 = 1;
+pub(super) const UP: u8 = 0;
+pub(super) const REFUSE: u8 = 1;
 const HANG: u8 = 2;
 
 /// The embedded index, with a switch that makes every call fail or hang.
-struct Breakable {
+pub(super) struct Breakable {
     inner: Arc<dyn VectorIndex>,
     mode: AtomicU8,
 }
 
 impl Breakable {
-    fn set(&self, mode: u8) {
+    /// The embedded index of `app`'s data folder, in `mode`.
+    pub(super) async fn over(app: &TestApp, mode: u8) -> Arc<Breakable> {
+        let edge = EdgeIndex::open_shared(app.db.dir.path().join("qdrant"), 384)
+            .await
+            .unwrap();
+        Arc::new(Breakable {
+            inner: edge,
+            mode: AtomicU8::new(mode),
+        })
+    }
+
+    pub(super) fn set(&self, mode: u8) {
         self.mode.store(mode, Ordering::SeqCst);
     }
 
@@ -127,7 +138,7 @@ impl VectorIndex for Breakable {
 }
 
 /// A second server on `app`'s data whose knowledge base sits on `breakable`.
-async fn server_over(app: &TestApp, breakable: Arc<Breakable>) -> Server {
+pub(super) async fn server_over(app: &TestApp, breakable: Arc<Breakable>) -> Server {
     Server::start(
         app,
         |config| config.knowledge.vector_timeout = VECTOR_TIMEOUT,
@@ -152,7 +163,7 @@ async fn server_over(app: &TestApp, breakable: Arc<Breakable>) -> Server {
     .await
 }
 
-async fn readiness(server: &Server) -> (u16, Value) {
+pub(super) async fn readiness(server: &Server) -> (u16, Value) {
     send_json(server.client.get(server.url("/readyz"))).await
 }
 
@@ -166,7 +177,7 @@ fn shop_sentences() -> Vec<&'static str> {
 }
 
 /// Asserts a question the knowledge base cannot answer got no passage and no borrowed fact.
-fn assert_says_nothing_false(reply: &Value, question: &str) {
+pub(super) fn assert_says_nothing_false(reply: &Value, question: &str) {
     assert!(
         citation_titles(reply).is_empty(),
         "{question}: nothing in the knowledge base answers it, yet: {reply}"
@@ -180,7 +191,7 @@ fn assert_says_nothing_false(reply: &Value, question: &str) {
     assert_no_fault_wording(text(reply));
 }
 
-async fn document(server: &Server, key: &str, id: &str) -> Value {
+pub(super) async fn document(server: &Server, key: &str, id: &str) -> Value {
     let (code, body) = send_json(
         server
             .client
@@ -214,7 +225,7 @@ async fn wait_for_document(server: &Server, key: &str, id: &str, status: &str) -
 
 /// Waits until the ingestion job of `document` has recorded a failed attempt; returns its
 /// error.
-async fn failed_attempt(server: &Server, document: &str) -> String {
+pub(super) async fn failed_attempt(server: &Server, document: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let row: Option<(String, Option<String>)> =
@@ -232,7 +243,7 @@ async fn failed_attempt(server: &Server, document: &str) -> String {
     }
 }
 
-async fn add_document(target: &Target<'_>, title: &str, text: &str) -> String {
+pub(super) async fn add_document(target: &Target<'_>, title: &str, text: &str) -> String {
     let (status, body) = send_json(
         target
             .client
@@ -252,13 +263,7 @@ async fn answers_degrade_to_keyword_retrieval_while_the_vector_index_is_down(bac
     // Only the server under test may run ingestion jobs (the first one would index with the
     // unbroken embedded index); its data stays.
     app.stop().await;
-    let edge = EdgeIndex::open_shared(app.db.dir.path().join("qdrant"), 384)
-        .await
-        .unwrap();
-    let breakable = Arc::new(Breakable {
-        inner: edge,
-        mode: AtomicU8::new(UP),
-    });
+    let breakable = Breakable::over(&app, UP).await;
     let server = server_over(&app, breakable.clone()).await;
     let target = Target::on(&server, &app);
     let (status, body) = readiness(&server).await;
