@@ -195,34 +195,60 @@ async fn create_channel(node: &Node, key: &str, mock: &ProviderMock) -> Value {
     channel
 }
 
-async fn a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart(backend: Backend) {
+/// A process killed while the agent's reply to `customer` was with the provider (which
+/// answers per `provider`), and the process started after it on the same data.
+struct AfterKill {
+    db: TestDatabase,
+    key: String,
+    mock: ProviderMock,
+    node: Node,
+    channel_id: String,
+    /// The first request the provider received: the reply.
+    first: tests::provider_mock::Recorded,
+}
+
+/// An inbound SMS from `customer` is answered; when the reply reaches the provider (which
+/// behaves as `provider`), the process is SIGKILLed and a new one started; the provider
+/// accepts everything from then on.
+async fn kill_while_replying(backend: Backend, provider: Behavior, customer: &str) -> AfterKill {
     let db = TestDatabase::create(backend).await.expect("a database");
     let (_org, key) = create_org(&db).await;
     let mock = ProviderMock::start().await;
-    mock.set(Behavior::Hang);
+    mock.set(provider);
     let node = Node::start(&db).await;
     let channel = create_channel(&node, &key, &mock).await;
     let channel_id = channel["id"].as_str().unwrap().to_owned();
-    let customer = "+15551230077";
-
-    // 1. The agent's reply is in flight (the provider holds the request) when SIGKILL lands.
-    inbound_sms(
-        &node,
-        &channel,
-        "SM00000000000000000000000000fa0001",
-        customer,
-        "Hello!",
-    )
-    .await;
-    let held = mock
+    let sid = format!("SM{:0>32}", customer.trim_start_matches('+'));
+    inbound_sms(&node, &channel, &sid, customer, "Hello!").await;
+    let first = mock
         .wait_until(WAIT, "the reply to reach the provider", |r| !r.is_empty())
-        .await;
-    let reply = held[0].field("Body").expect("an SMS body").to_owned();
-    assert_eq!(held[0].field("To"), Some(customer));
+        .await
+        .remove(0);
+    assert_eq!(first.field("To"), Some(customer));
     node.kill().await;
     mock.set(Behavior::Accept);
-
     let node = Node::start(&db).await;
+    AfterKill {
+        db,
+        key,
+        mock,
+        node,
+        channel_id,
+        first,
+    }
+}
+
+async fn a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart(backend: Backend) {
+    // 1. The agent's reply is in flight (the provider holds the request) when SIGKILL lands.
+    let AfterKill {
+        db,
+        key,
+        mock,
+        node,
+        channel_id,
+        first,
+    } = kill_while_replying(backend, Behavior::Hang, "+15551230077").await;
+    let reply = first.field("Body").expect("an SMS body").to_owned();
     let outbox = settled_outbox(&node, &key, &channel_id).await;
     assert_eq!(outbox.len(), 1, "{outbox:#?}");
     let requests = mock.requests();
@@ -301,30 +327,15 @@ async fn a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart
 /// process asks Twilio's message list before sending again, finds the reply there, and
 /// records it as sent: the customer gets it once.
 async fn a_reply_twilio_accepted_just_before_the_kill_is_not_sent_again(backend: Backend) {
-    let db = TestDatabase::create(backend).await.expect("a database");
-    let (_org, key) = create_org(&db).await;
-    let mock = ProviderMock::start().await;
-    mock.set(Behavior::AcceptSilently);
-    let node = Node::start(&db).await;
-    let channel = create_channel(&node, &key, &mock).await;
-    let channel_id = channel["id"].as_str().unwrap().to_owned();
-    let customer = "+15551230078";
-    inbound_sms(
-        &node,
-        &channel,
-        "SM00000000000000000000000000fa0002",
-        customer,
-        "Hello!",
-    )
-    .await;
-    let accepted = mock
-        .wait_until(WAIT, "the reply to reach the provider", |r| !r.is_empty())
-        .await;
-    let reply = accepted[0].field("Body").expect("an SMS body").to_owned();
-    node.kill().await;
-    mock.set(Behavior::Accept);
-
-    let node = Node::start(&db).await;
+    let AfterKill {
+        db: _db,
+        key,
+        mock,
+        node,
+        channel_id,
+        first: accepted,
+    } = kill_while_replying(backend, Behavior::AcceptSilently, "+15551230078").await;
+    let reply = accepted.field("Body").expect("an SMS body").to_owned();
     let outbox = settled_outbox(&node, &key, &channel_id).await;
     assert_eq!(outbox.len(), 1, "{outbox:#?}");
     let requests = mock.requests();
@@ -335,7 +346,7 @@ async fn a_reply_twilio_accepted_just_before_the_kill_is_not_sent_again(backend:
     );
     assert_eq!(
         outbox[0]["provider_message_id"].as_str(),
-        accepted[0].message_id.as_deref(),
+        accepted.message_id.as_deref(),
         "the send is recorded with the id Twilio gave it"
     );
     let lookups = mock.lookups();

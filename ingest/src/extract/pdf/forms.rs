@@ -150,46 +150,24 @@ fn decoded(stream: &Stream) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::samples;
     use super::*;
 
-    /// A one-page PDF whose page draws form 5 0 R as `/X`; the form's content is `form`, its
-    /// own resources `form_resources` (a dictionary body, or empty for none).
+    /// A one-page PDF whose page draws form 5 0 R as `/X` (and offers the empty form 6 0 R as
+    /// `/Y`); the form's content is `form`, its own resources `form_resources` (dictionary
+    /// entries, or empty for none).
     fn pdf_with_form(form: &str, form_resources: &str) -> Vec<u8> {
-        let objects = [
-            "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
-             /Resources << /XObject << /X 5 0 R /Y 6 0 R >> >> /Contents 4 0 R >>"
-                .to_owned(),
-            "<< /Length 5 >>\nstream\n/X Do\nendstream".to_owned(),
-            format!(
-                "<< /Type /XObject /Subtype /Form /BBox [0 0 10 10] {form_resources} /Length {} >>\nstream\n{form}\nendstream",
-                form.len()
-            ),
-            "<< /Type /XObject /Subtype /Form /BBox [0 0 10 10] /Length 0 >>\nstream\n\nendstream"
-                .to_owned(),
-        ];
-        let mut out = b"%PDF-1.7\n".to_vec();
-        let mut offsets = Vec::new();
-        for (i, body) in objects.iter().enumerate() {
-            offsets.push(out.len());
-            out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
-        }
-        let xref = out.len();
-        out.extend_from_slice(
-            format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-        );
-        for offset in offsets {
-            out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-        }
-        out.extend_from_slice(
-            format!(
-                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-                objects.len() + 1
-            )
-            .as_bytes(),
-        );
-        out
+        let form_dict = format!("/Type /XObject /Subtype /Form /BBox [0 0 10 10] {form_resources}");
+        samples::assemble(&[
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
+              /Resources << /XObject << /X 5 0 R /Y 6 0 R >> >> /Contents 4 0 R >>"
+                .to_vec(),
+            samples::stream_object("", b"/X Do"),
+            samples::stream_object(&form_dict, form.as_bytes()),
+            samples::stream_object("/Type /XObject /Subtype /Form /BBox [0 0 10 10]", b""),
+        ])
     }
 
     fn checked(bytes: &[u8]) -> Result<()> {

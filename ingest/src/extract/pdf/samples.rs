@@ -46,7 +46,7 @@ fn adler32(prefix: &[u8], spaces: u128) -> u32 {
 }
 
 /// The body of a stream object: `dict` entries besides `/Length`, then `data`.
-fn stream_object(dict: &str, data: &[u8]) -> Vec<u8> {
+pub fn stream_object(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut out = format!("<< /Length {} {dict} >>\nstream\n", data.len()).into_bytes();
     out.extend_from_slice(data);
     out.extend_from_slice(b"\nendstream");
@@ -70,7 +70,7 @@ fn one_page(contents: &str, stream: Vec<u8>) -> Vec<Vec<u8>> {
 }
 
 /// Writes `objects` (numbered from 1) and a classic cross-reference table.
-fn assemble(objects: &[Vec<u8>]) -> Vec<u8> {
+pub fn assemble(objects: &[Vec<u8>]) -> Vec<u8> {
     let (mut out, offsets) = write_objects(objects);
     let xref_at = out.len();
     out.extend_from_slice(
