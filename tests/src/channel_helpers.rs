@@ -143,3 +143,24 @@ pub async fn outbox(app: &TestApp, channel: &str) -> Vec<Value> {
     assert_eq!(status, 200, "{body}");
     body["items"].as_array().cloned().unwrap_or_default()
 }
+
+/// The channel's outbox once its newest send has `status`; panics after `timeout`.
+pub async fn outbox_when_newest_is(
+    app: &TestApp,
+    channel: &str,
+    status: &str,
+    timeout: Duration,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let rows = outbox(app, channel).await;
+        if rows.first().is_some_and(|r| r["status"] == status) {
+            return rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the newest send never became {status}: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

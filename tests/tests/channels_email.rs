@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
-use tests::channel_helpers::{conversations_of, messages_of, outbox, spawn_channel_app};
+use tests::channel_helpers::{
+    conversations_of, messages_of, outbox, outbox_when_newest_is, spawn_channel_app,
+};
 use tests::provider_mock::{Behavior, ProviderMock, Recorded};
 use tests::{both_backends, send_json, Backend, TestApp};
 
@@ -429,15 +431,7 @@ async fn an_unanswered_send_is_found_in_mailgun_and_not_sent_twice(backend: Back
         .await;
     mock.set(Behavior::Accept);
 
-    let deadline = std::time::Instant::now() + WAIT;
-    let rows = loop {
-        let rows = outbox(&app, &channel_id).await;
-        if rows.first().is_some_and(|r| r["status"] == "sent") {
-            break rows;
-        }
-        assert!(std::time::Instant::now() < deadline, "{rows:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let rows = outbox_when_newest_is(&app, &channel_id, "sent", WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sends = mock.requests();
     assert_eq!(sends.len(), 1, "sent more than once: {sends:#?}");

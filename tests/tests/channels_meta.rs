@@ -11,7 +11,9 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tests::channel_helpers::{conversations_of, messages_of, outbox, spawn_channel_app};
+use tests::channel_helpers::{
+    conversations_of, messages_of, outbox, outbox_when_newest_is, spawn_channel_app,
+};
 use tests::provider_mock::{Behavior, ProviderMock, Recorded};
 use tests::{both_backends, send_json, Backend, TestApp};
 
@@ -411,15 +413,7 @@ async fn an_unanswered_whatsapp_send_is_not_repeated(backend: Backend) {
         .await;
     mock.set(Behavior::Accept);
 
-    let deadline = std::time::Instant::now() + WAIT;
-    let rows = loop {
-        let rows = outbox(&app, &channel_id).await;
-        if rows.first().is_some_and(|r| r["status"] == "unconfirmed") {
-            break rows;
-        }
-        assert!(std::time::Instant::now() < deadline, "{rows:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let rows = outbox_when_newest_is(&app, &channel_id, "unconfirmed", WAIT).await;
     assert_eq!(rows[0]["in_doubt"], true, "{rows:?}");
     assert!(
         rows[0]["last_error"]
