@@ -168,15 +168,20 @@ async fn send_message(
             provider_message_id: sent_id(&body),
         });
     }
-    let error = parse_error(status, &body);
-    Err(SendFailure {
+    Err(refusal(status, &body))
+}
+
+/// Mailgun's answer to a request it refused.
+pub(crate) fn refusal(status: u16, body: &[u8]) -> SendFailure {
+    let error = parse_error(status, body);
+    SendFailure {
         transient: error.transient,
         status_code: Some(status),
         // Mailgun has no error codes of its own: the HTTP status is the code.
         error_code: Some(status.to_string()),
         detail: error.message.chars().take(300).collect(),
         in_doubt: false,
-    })
+    }
 }
 
 #[cfg(test)]

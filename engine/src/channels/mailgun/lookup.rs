@@ -7,8 +7,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::flow::account;
-use super::outbound::parse_error;
+use super::flow::{account, refusal};
 use crate::channels::{Lookup, OutboundMessage, SendContext, SendFailure};
 
 /// The custom variable holding the outbox row's id.
@@ -49,14 +48,8 @@ pub(crate) async fn find_sent(
     let status = response.status().as_u16();
     let body = response.bytes().await.unwrap_or_default();
     if !(200..300).contains(&status) {
-        let error = parse_error(status, &body);
-        return Err(SendFailure {
-            transient: error.transient,
-            status_code: Some(status),
-            error_code: Some(status.to_string()),
-            detail: error.message.chars().take(300).collect(),
-            in_doubt: true,
-        });
+        // The send stays in doubt: the dispatcher keeps the flag until a lookup answers.
+        return Err(refusal(status, &body));
     }
     let page: EventPage = serde_json::from_slice(&body).map_err(|_| SendFailure {
         transient: true,
