@@ -1,5 +1,6 @@
 //! Fault suites (issue 12): the language model down, slow or failing; the vector index
-//! unreachable, also when a replica starts during the outage; the process SIGKILLed while a
+//! unreachable, also when a replica starts during the outage; a replica's keyword index
+//! learning what another replica indexed or deleted; the process SIGKILLed while a
 //! channel reply is being sent. Each fault is staged for real where the machine can (a closed
 //! port, a silent port, a provider that holds a request, a child process killed with SIGKILL)
 //! and checked the way a customer and an operator would see it: the answer, how long it took,
@@ -13,6 +14,7 @@
 mod reliability_faults {
     pub mod channels;
     pub mod llm;
+    pub mod replica_keywords;
     pub mod support;
     pub mod vector;
     pub mod vector_restart;

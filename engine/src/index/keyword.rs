@@ -14,6 +14,12 @@
 //! writes keep it current whichever source it came from. Each organization is loaded once per
 //! process.
 //!
+//! Another replica's writes do not pass through this process: [`KeywordIndex::catch_up`]
+//! compares the generations the index holds with the live ones each search reads (see
+//! [`super::held_generations`]), loads a generation indexed elsewhere from a source that can
+//! read one document generation (the database), and drops what was deleted or replaced
+//! elsewhere.
+//!
 //! Terms are lowercased alphanumeric runs, English stop words dropped, Snowball-stemmed, so
 //! "refunds" finds "refund" and "the capital of France" keeps only `capit` and `franc`.
 
@@ -23,6 +29,7 @@ use std::sync::Arc;
 use qdrant_rust_stemmers::{Algorithm, Stemmer};
 use tokio::sync::RwLock;
 
+use super::held_generations::{is_superseded, HeldGenerations};
 use super::source::{ChunkSource, VectorChunks};
 use super::{SearchFilter, StoredChunk, VectorIndex};
 use crate::error::{Error, Result};
@@ -33,6 +40,10 @@ use crate::knowledge::Chunk;
 const K1: f32 = 1.2;
 /// Length normalisation: the usual BM25 value.
 const B: f32 = 0.75;
+
+/// Beyond this many generations indexed elsewhere, [`KeywordIndex::catch_up`] reloads the
+/// organization in one read instead of one read per generation.
+const MAX_GENERATION_READS: usize = 32;
 
 /// Common English words that carry no meaning for retrieval.
 const STOP_WORDS: &[&str] = &[
@@ -90,11 +101,13 @@ struct OrgIndex {
     /// term -> (point -> term frequency)
     postings: HashMap<String, HashMap<uuid::Uuid, u32>>,
     total_length: u64,
+    held: HeldGenerations,
 }
 
 impl OrgIndex {
     fn insert(&mut self, analyzer: &Analyzer, id: uuid::Uuid, chunk: Arc<Chunk>) {
         self.remove(id);
+        self.held.note(&chunk.document_id, chunk.generation);
         // Titles and headings are part of what a passage is about.
         let mut text = chunk.title.clone();
         for heading in &chunk.heading_path {
@@ -216,6 +229,14 @@ impl OrgIndex {
     }
 }
 
+/// What [`KeywordIndex::catch_up`] read.
+enum Loaded {
+    /// The missing generations' chunks, to add.
+    Generations(Vec<StoredChunk>),
+    /// The whole organization, to replace the index with.
+    Whole(Vec<StoredChunk>),
+}
+
 /// BM25 over every organization's chunks, loaded lazily from the vector index (or, when that
 /// cannot be read, from a fallback [`ChunkSource`]).
 pub struct KeywordIndex {
@@ -263,16 +284,111 @@ impl KeywordIndex {
             return Ok(());
         }
         let (chunks, source) = self.load(org).await?;
+        let index = self.build(org, chunks);
+        tracing::debug!(org = %org, source, chunks = index.entries.len(), "keyword index loaded");
+        organizations.insert(org.clone(), index);
+        Ok(())
+    }
+
+    /// An organization's index over `chunks`.
+    fn build(&self, org: &OrganizationId, chunks: Vec<StoredChunk>) -> OrgIndex {
         let mut index = OrgIndex::default();
+        self.add_all(org, &mut index, chunks);
+        index
+    }
+
+    fn add_all(&self, org: &OrganizationId, index: &mut OrgIndex, chunks: Vec<StoredChunk>) {
         for StoredChunk { id, chunk } in chunks {
             // Sources filter on the organization; this keeps a faulty one from leaking.
             if &chunk.organization_id == org {
                 index.insert(&self.analyzer, id, Arc::new(chunk));
             }
         }
-        tracing::debug!(org = %org, source, chunks = index.entries.len(), "keyword index loaded");
-        organizations.insert(org.clone(), index);
-        Ok(())
+    }
+
+    /// Brings a loaded organization in line with `live` (document id -> active generation, `0`
+    /// while a first generation is being indexed), which another replica may have changed:
+    /// loads the live generations the index lacks and drops deleted documents and replaced
+    /// generations. Returns whether anything changed. Organizations not loaded yet are left
+    /// alone (their first search loads them whole).
+    ///
+    /// Missing generations are read one by one from the first source that can (the database);
+    /// when none can (a generation indexed before the database kept chunks) or too many are
+    /// missing, the organization is reloaded whole. The reads happen outside the lock, so
+    /// searches go on meanwhile; a local write racing them is at worst undone by the next
+    /// call (the database, not this index, decides what is live).
+    #[tracing::instrument(skip_all, fields(org = %org))]
+    pub async fn catch_up(
+        &self,
+        org: &OrganizationId,
+        live: &HashMap<DocumentId, i64>,
+    ) -> Result<bool> {
+        let drift = match self.organizations.read().await.get(org) {
+            Some(index) => index.held.drift(live),
+            None => return Ok(false),
+        };
+        if drift.is_empty() {
+            return Ok(false);
+        }
+        let loaded = match self.read_generations(org, &drift.missing).await {
+            Some(chunks) => Loaded::Generations(chunks),
+            None => Loaded::Whole(self.load(org).await?.0),
+        };
+        let mut organizations = self.organizations.write().await;
+        let Some(index) = organizations.get_mut(org) else {
+            return Ok(false);
+        };
+        match loaded {
+            Loaded::Generations(chunks) => self.add_all(org, index, chunks),
+            Loaded::Whole(chunks) => *index = self.build(org, chunks),
+        }
+        // Generations read as empty (or that no source has) are held too: they are not asked
+        // for again at every search.
+        for (document, generation) in &drift.missing {
+            index.held.note(document, *generation);
+        }
+        index.remove_where(|c| is_superseded(live, &c.document_id, c.generation));
+        index.held.drop_superseded(live);
+        tracing::info!(
+            loaded_generations = drift.missing.len(),
+            dropped_superseded = drift.superseded,
+            chunks = index.entries.len(),
+            "keyword index caught up with changes made by another process"
+        );
+        Ok(true)
+    }
+
+    /// The chunks of `wanted` generations, each from the first source that can read it; `None`
+    /// when one of them cannot be read that way or there are too many to read one by one.
+    async fn read_generations(
+        &self,
+        org: &OrganizationId,
+        wanted: &[(DocumentId, i64)],
+    ) -> Option<Vec<StoredChunk>> {
+        if wanted.len() > MAX_GENERATION_READS {
+            return None;
+        }
+        let mut chunks = Vec::new();
+        'wanted: for (document, generation) in wanted {
+            for source in &self.sources {
+                match source.generation_chunks(org, document, *generation).await {
+                    Ok(Some(found)) => {
+                        chunks.extend(found);
+                        continue 'wanted;
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(
+                        source = source.name(),
+                        document = %document,
+                        generation,
+                        error = %err.chain(),
+                        "could not read a document generation for the keyword index"
+                    ),
+                }
+            }
+            return None;
+        }
+        Some(chunks)
     }
 
     /// `org`'s chunks from the first source that answers, with that source's name; the last
@@ -316,6 +432,7 @@ impl KeywordIndex {
     pub async fn remove_document(&self, org: &OrganizationId, document: &DocumentId) {
         if let Some(index) = self.organizations.write().await.get_mut(org) {
             index.remove_where(|c| &c.document_id == document);
+            index.held.forget_document(document);
         }
     }
 
@@ -328,6 +445,7 @@ impl KeywordIndex {
     ) {
         if let Some(index) = self.organizations.write().await.get_mut(org) {
             index.remove_where(|c| &c.document_id == document && c.generation != keep);
+            index.held.keep_only(document, keep);
         }
     }
 
@@ -401,7 +519,7 @@ mod tests {
         }
     }
 
-    fn keyword_index(sources: Vec<Arc<Fixed>>) -> KeywordIndex {
+    fn keyword_index<S: ChunkSource + 'static>(sources: Vec<Arc<S>>) -> KeywordIndex {
         KeywordIndex {
             sources: sources
                 .into_iter()
@@ -468,6 +586,202 @@ mod tests {
             .expect_err("nothing to load from");
         assert_eq!(err.kind(), crate::error::ErrorKind::Unavailable);
         assert!(!index.organizations.read().await.contains_key(&org));
+    }
+
+    /// What another replica's database holds: the organization's chunks, readable whole and,
+    /// when `per_generation`, one document generation at a time. Counts both kinds of read.
+    struct Shelf {
+        chunks: std::sync::Mutex<Vec<StoredChunk>>,
+        per_generation: bool,
+        whole_reads: AtomicU32,
+        generation_reads: AtomicU32,
+    }
+
+    impl Shelf {
+        fn new(chunks: Vec<StoredChunk>, per_generation: bool) -> Arc<Self> {
+            Arc::new(Self {
+                chunks: std::sync::Mutex::new(chunks),
+                per_generation,
+                whole_reads: AtomicU32::new(0),
+                generation_reads: AtomicU32::new(0),
+            })
+        }
+
+        fn put(&self, chunk: StoredChunk) {
+            self.chunks.lock().unwrap().push(chunk);
+        }
+    }
+
+    #[async_trait]
+    impl ChunkSource for Shelf {
+        fn name(&self) -> &'static str {
+            "shelf"
+        }
+
+        async fn chunks(&self, _: &OrganizationId) -> Result<Vec<StoredChunk>> {
+            self.whole_reads.fetch_add(1, Ordering::SeqCst);
+            Ok(self.chunks.lock().unwrap().clone())
+        }
+
+        async fn generation_chunks(
+            &self,
+            _: &OrganizationId,
+            document: &DocumentId,
+            generation: i64,
+        ) -> Result<Option<Vec<StoredChunk>>> {
+            if !self.per_generation {
+                return Ok(None);
+            }
+            self.generation_reads.fetch_add(1, Ordering::SeqCst);
+            let chunks = self.chunks.lock().unwrap();
+            Ok(Some(
+                chunks
+                    .iter()
+                    .filter(|c| {
+                        &c.chunk.document_id == document && c.chunk.generation == generation
+                    })
+                    .cloned()
+                    .collect(),
+            ))
+        }
+    }
+
+    fn stored_at(
+        org: &OrganizationId,
+        doc: &DocumentId,
+        generation: i64,
+        text: &str,
+    ) -> StoredChunk {
+        let c = chunk(org, doc, generation, 0, text, &[]);
+        StoredChunk {
+            id: c.point_id(),
+            chunk: c,
+        }
+    }
+
+    async fn texts_found(index: &KeywordIndex, org: &OrganizationId, query: &str) -> Vec<String> {
+        let hits = index
+            .search(org, query, 10, &SearchFilter::default())
+            .await
+            .unwrap();
+        hits.iter().map(|(c, _)| c.text.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn generations_indexed_elsewhere_are_read_one_by_one_and_deleted_documents_dropped() {
+        let org = OrganizationId::new();
+        let (refunds, gifts) = (DocumentId::new(), DocumentId::new());
+        let shelf = Shelf::new(
+            vec![stored_at(&org, &refunds, 1, "Refunds take 5 days.")],
+            true,
+        );
+        let index = keyword_index(vec![shelf.clone()]);
+        assert_eq!(
+            texts_found(&index, &org, "refunds").await,
+            ["Refunds take 5 days."]
+        );
+
+        // Another replica refreshes one document and adds another.
+        shelf.put(stored_at(&org, &refunds, 2, "Refunds take 10 days."));
+        shelf.put(stored_at(
+            &org,
+            &gifts,
+            1,
+            "Gift cards are valid for three years.",
+        ));
+        let live = HashMap::from([(refunds.clone(), 2), (gifts.clone(), 1)]);
+        assert!(index.catch_up(&org, &live).await.unwrap());
+        assert_eq!(
+            texts_found(&index, &org, "refunds").await,
+            ["Refunds take 10 days."]
+        );
+        assert_eq!(
+            texts_found(&index, &org, "gift cards").await,
+            ["Gift cards are valid for three years."]
+        );
+        assert_eq!(shelf.generation_reads.load(Ordering::SeqCst), 2);
+        assert_eq!(shelf.whole_reads.load(Ordering::SeqCst), 1, "no reload");
+
+        // In step: nothing is read again.
+        assert!(!index.catch_up(&org, &live).await.unwrap());
+        assert_eq!(shelf.generation_reads.load(Ordering::SeqCst), 2);
+
+        // Another replica deletes a document.
+        let live = HashMap::from([(gifts.clone(), 1)]);
+        assert!(index.catch_up(&org, &live).await.unwrap());
+        assert!(texts_found(&index, &org, "refunds").await.is_empty());
+        assert_eq!(texts_found(&index, &org, "gift cards").await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_generation_no_source_reads_alone_reloads_the_organization_once() {
+        let org = OrganizationId::new();
+        let (refunds, gifts, empty) = (DocumentId::new(), DocumentId::new(), DocumentId::new());
+        let shelf = Shelf::new(
+            vec![stored_at(&org, &refunds, 1, "Refunds take 5 days.")],
+            false,
+        );
+        let index = keyword_index(vec![shelf.clone()]);
+        assert_eq!(texts_found(&index, &org, "refunds").await.len(), 1);
+
+        shelf.put(stored_at(
+            &org,
+            &gifts,
+            1,
+            "Gift cards are valid for three years.",
+        ));
+        // A document with no chunks at all, and one whose first generation is being indexed.
+        let live = HashMap::from([
+            (refunds.clone(), 1),
+            (gifts.clone(), 1),
+            (empty.clone(), 1),
+            (DocumentId::new(), 0),
+        ]);
+        assert!(index.catch_up(&org, &live).await.unwrap());
+        assert_eq!(shelf.whole_reads.load(Ordering::SeqCst), 2);
+        assert_eq!(texts_found(&index, &org, "gift cards").await.len(), 1);
+        assert_eq!(texts_found(&index, &org, "refunds").await.len(), 1);
+        // The empty document is not asked for at every search.
+        assert!(!index.catch_up(&org, &live).await.unwrap());
+        assert_eq!(shelf.whole_reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_generation_being_indexed_here_is_kept_until_it_goes_live() {
+        let org = OrganizationId::new();
+        let doc = DocumentId::new();
+        let shelf = Shelf::new(vec![stored_at(&org, &doc, 1, "Refunds take 5 days.")], true);
+        let index = keyword_index(vec![shelf.clone()]);
+        texts_found(&index, &org, "refunds").await;
+        // This process indexes generation 2; the database still says 1.
+        let next = stored_at(&org, &doc, 2, "Refunds take 10 days.");
+        index.insert(vec![(next.id, next.chunk)]).await;
+        assert!(!index
+            .catch_up(&org, &HashMap::from([(doc.clone(), 1)]))
+            .await
+            .unwrap());
+        assert_eq!(texts_found(&index, &org, "refunds").await.len(), 2);
+        // Switched: the old generation goes, the new one is not read again.
+        assert!(index
+            .catch_up(&org, &HashMap::from([(doc.clone(), 2)]))
+            .await
+            .unwrap());
+        assert_eq!(
+            texts_found(&index, &org, "refunds").await,
+            ["Refunds take 10 days."]
+        );
+        assert_eq!(shelf.generation_reads.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn an_organization_not_loaded_yet_is_left_to_its_first_search() {
+        let org = OrganizationId::new();
+        let shelf = Shelf::new(Vec::new(), true);
+        let index = keyword_index(vec![shelf.clone()]);
+        let live = HashMap::from([(DocumentId::new(), 1)]);
+        assert!(!index.catch_up(&org, &live).await.unwrap());
+        assert_eq!(shelf.whole_reads.load(Ordering::SeqCst), 0);
+        assert_eq!(shelf.generation_reads.load(Ordering::SeqCst), 0);
     }
 
     fn index_of(texts: &[&str]) -> (OrgIndex, Analyzer, Vec<uuid::Uuid>) {

@@ -8,6 +8,8 @@
 //!   `BLAIGENT_QDRANT_URL` is set.
 //! - [`keyword::KeywordIndex`]: BM25 over the same chunks, kept in memory and rebuilt from the
 //!   vector index's payloads (the one source of truth), so it survives restarts and deletes.
+//! - [`held_generations`]: which document generations the keyword index holds, compared with
+//!   the live ones on every search so it learns what another replica indexed or deleted.
 //! - [`source::ChunkSource`]: where the keyword index loads an organization from: the vector
 //!   index first, the database's copy of the chunks when the vector index cannot be read.
 //! - [`guarded::GuardedIndex`]: wraps either with a deadline on every call, so an index that
@@ -17,6 +19,7 @@
 #[cfg(test)]
 pub mod conformance;
 pub mod guarded;
+pub(crate) mod held_generations;
 pub mod keyword;
 pub mod qdrant_edge;
 pub mod qdrant_server;

@@ -10,6 +10,10 @@
 //!    [`crate::retrieval::Retriever::with_keyword_fallback`] where the knowledge base is built
 //!    (`ingest::Knowledge`), used when the vector index cannot be scrolled.
 //!
+//! A source may also read one document generation on its own ([`ChunkSource::generation_chunks`]):
+//! the database can, and that is how a keyword index learns of a generation another replica
+//! indexed (see [`super::held_generations`]) without reloading the whole organization.
+//!
 //! Every source must return, for one organization, at least the chunks of its visible
 //! generations exactly as the vector index holds them, under the same point ids
 //! ([`crate::knowledge::point_id`]). (The vector index may also return a generation still being
@@ -24,7 +28,7 @@ use async_trait::async_trait;
 
 use super::{StoredChunk, VectorIndex};
 use crate::error::Result;
-use crate::ids::OrganizationId;
+use crate::ids::{DocumentId, OrganizationId};
 
 /// Page size when scrolling an organization out of the vector index.
 const SCROLL_PAGE: usize = 1_000;
@@ -38,6 +42,18 @@ pub trait ChunkSource: Send + Sync {
     /// All of `org`'s chunks, or an error: never a partial list (a source that fails half-way
     /// fails as a whole, so the next one is tried).
     async fn chunks(&self, org: &OrganizationId) -> Result<Vec<StoredChunk>>;
+
+    /// The chunks of `generation` of `document` (possibly none), or `Ok(None)` when this
+    /// source cannot read one generation on its own or does not have this one (the caller
+    /// then reloads the whole organization).
+    async fn generation_chunks(
+        &self,
+        _org: &OrganizationId,
+        _document: &DocumentId,
+        _generation: i64,
+    ) -> Result<Option<Vec<StoredChunk>>> {
+        Ok(None)
+    }
 }
 
 /// The vector index as a [`ChunkSource`]: its payloads, scrolled in id order.

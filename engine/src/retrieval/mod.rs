@@ -28,7 +28,10 @@ use crate::knowledge::{Chunk, ScoredPassage, SearchMode};
 /// one is never returned (a refresh half-way, a crash mid-ingestion, a deleted document).
 #[async_trait]
 pub trait ActiveGenerations: Send + Sync {
-    /// Document id -> active generation, for the documents of `org` that may be retrieved.
+    /// Document id -> active generation, for every document of `org`: `0` while its first
+    /// generation is being indexed (nothing of it may be retrieved yet). A document missing
+    /// from the map was deleted. The keyword index also reads this to learn what another
+    /// replica indexed or deleted ([`KeywordIndex::catch_up`]).
     async fn active_generations(&self, org: &OrganizationId) -> Result<HashMap<DocumentId, i64>>;
 }
 
@@ -275,7 +278,15 @@ impl Retriever {
             }
         };
         let (vector_hits, keyword_hits, active) = futures::join!(vector_side, keyword_side, active);
-        let (keyword_hits, active) = (keyword_hits?, active?);
+        let (mut keyword_hits, active) = (keyword_hits?, active?);
+        if let (true, Some(live)) = (use_keywords, &active) {
+            if self.catch_up_keywords(org, live).await {
+                keyword_hits = self
+                    .keywords
+                    .search(org, query, wanted, &request.filter)
+                    .await?;
+            }
+        }
         // The vector index failing (down, or past its deadline: see `index::guarded`) costs a
         // hybrid search its semantic half, not the answer: keywords alone answer, under a
         // stricter bar (see `keyword_fallback`). A search that asked for vectors only fails.
@@ -405,6 +416,26 @@ impl Retriever {
 
 impl Retriever {
     /// True when `chunk` holds at least two, and at least half, of the query's distinct terms.
+    /// Lets the keyword index learn what another replica indexed or deleted (see
+    /// [`KeywordIndex::catch_up`]); returns whether it changed. A failure is logged and the
+    /// search goes on with the index as it is.
+    async fn catch_up_keywords(
+        &self,
+        org: &OrganizationId,
+        live: &HashMap<DocumentId, i64>,
+    ) -> bool {
+        match self.keywords.catch_up(org, live).await {
+            Ok(changed) => changed,
+            Err(err) => {
+                tracing::warn!(
+                    error = %err.chain(),
+                    "the keyword index could not catch up with another process's changes"
+                );
+                false
+            }
+        }
+    }
+
     fn shares_most_terms(&self, query: &str, chunk: &Chunk) -> bool {
         let (shared, wanted) = self.shared_terms(query, chunk);
         shared >= 2 && shared * 2 >= wanted

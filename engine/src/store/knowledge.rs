@@ -633,8 +633,7 @@ async fn finish_job(
 impl ActiveGenerations for Store {
     async fn active_generations(&self, org: &OrganizationId) -> Result<HashMap<DocumentId, i64>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "select id, active_generation from knowledge_documents \
-             where organization_id = $1 and active_generation > 0",
+            "select id, active_generation from knowledge_documents where organization_id = $1",
         )
         .bind(org.as_str())
         .fetch_all(self.pool())

@@ -180,6 +180,28 @@ impl ChunkSource for Store {
         );
         Ok(chunks)
     }
+
+    /// One stored generation, whether or not it is the active one yet (the caller asks for a
+    /// generation it read as active); `None` when the database has no row for it (indexed
+    /// before chunks were kept here, or since replaced).
+    #[tracing::instrument(skip_all, fields(org = %org, document = %document, generation))]
+    async fn generation_chunks(
+        &self,
+        org: &OrganizationId,
+        document: &DocumentId,
+        generation: i64,
+    ) -> Result<Option<Vec<StoredChunk>>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "select chunks from knowledge_chunks \
+             where document_id = $1 and organization_id = $2 and generation = $3",
+        )
+        .bind(document.as_str())
+        .bind(org.as_str())
+        .bind(generation)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(json,)| chunks_of_row(org, document, generation, &json)))
+    }
 }
 
 /// The chunks of one stored row. An unreadable row is skipped with an error log: retrying
@@ -297,5 +319,27 @@ mod tests {
             .await
             .expect_err("generation 1 stored as generation 2");
         assert_eq!(err.kind(), crate::error::ErrorKind::Internal);
+    }
+
+    #[tokio::test]
+    async fn one_generation_is_read_alone_and_only_by_its_organization() {
+        let (store, _dir) = store().await;
+        let chunk = live_document(&store, "Refunds take 5 days.").await;
+        let (org, doc) = (&chunk.organization_id, &chunk.document_id);
+        let found = store.generation_chunks(org, doc, 1).await.unwrap();
+        assert_eq!(
+            found,
+            Some(vec![StoredChunk {
+                id: chunk.point_id(),
+                chunk: chunk.clone()
+            }])
+        );
+        // A generation never stored, and another organization asking for this one.
+        assert_eq!(store.generation_chunks(org, doc, 2).await.unwrap(), None);
+        let stranger = OrganizationId::new();
+        assert_eq!(
+            store.generation_chunks(&stranger, doc, 1).await.unwrap(),
+            None
+        );
     }
 }

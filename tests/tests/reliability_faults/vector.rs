@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::AppState;
+use api::{AppState, Config};
 use async_trait::async_trait;
 use engine::error::{Error, Result};
 use engine::ids::{DocumentId, OrganizationId};
@@ -139,9 +139,21 @@ impl VectorIndex for Breakable {
 
 /// A second server on `app`'s data whose knowledge base sits on `breakable`.
 pub(super) async fn server_over(app: &TestApp, breakable: Arc<Breakable>) -> Server {
+    server_over_with(app, breakable, |_| {}).await
+}
+
+/// [`server_over`] with its configuration adjusted by `configure`.
+pub(super) async fn server_over_with(
+    app: &TestApp,
+    breakable: Arc<Breakable>,
+    configure: impl FnOnce(&mut Config),
+) -> Server {
     Server::start(
         app,
-        |config| config.knowledge.vector_timeout = VECTOR_TIMEOUT,
+        |config| {
+            config.knowledge.vector_timeout = VECTOR_TIMEOUT;
+            configure(config);
+        },
         async move |mut state: AppState| {
             let knowledge = ingest::Knowledge::open_with_vectors(
                 state.store.clone(),
@@ -161,6 +173,16 @@ pub(super) async fn server_over(app: &TestApp, breakable: Arc<Breakable>) -> Ser
         },
     )
     .await
+}
+
+/// Stops `server` and waits until its tasks let go of `breakable`: the embedded index flushes
+/// when its last handle drops, which must happen before the data folder is deleted.
+pub(super) async fn stop_and_release(server: Server, breakable: Arc<Breakable>) {
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Arc::strong_count(&breakable) > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub(super) async fn readiness(server: &Server) -> (u16, Value) {
@@ -203,14 +225,15 @@ pub(super) async fn document(server: &Server, key: &str, id: &str) -> Value {
     body
 }
 
-async fn wait_for_document(server: &Server, key: &str, id: &str, status: &str) -> Value {
+/// Waits until document `id` of `target`'s organization has `status` there.
+pub(super) async fn wait_for_document(target: &Target<'_>, id: &str, status: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (code, body) = send_json(
-            server
+            target
                 .client
-                .get(server.url(&format!("{KNOWLEDGE}/{id}")))
-                .bearer_auth(key),
+                .get(format!("{}{KNOWLEDGE}/{id}", target.base_url))
+                .bearer_auth(target.key),
         )
         .await;
         assert_eq!(code, 200, "{body}");
@@ -363,7 +386,7 @@ async fn answers_degrade_to_keyword_retrieval_while_the_vector_index_is_down(bac
         "{body}"
     );
     // The job's retry (5 s after the failed attempt) indexes it.
-    wait_for_document(&server, &app.api_key, &id, "ready").await;
+    wait_for_document(&Target::on(&server, &app), &id, "ready").await;
     let (reply, _) = target
         .chat(
             "cust-v",

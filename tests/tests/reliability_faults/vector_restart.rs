@@ -17,8 +17,6 @@
 //!   (a hybrid search scores the same passage from both sides, once).
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tests::{both_backends, send_json, spawn_app, Backend};
@@ -29,7 +27,7 @@ use super::support::{
 };
 use super::vector::{
     add_document, assert_says_nothing_false, document, failed_attempt, readiness, server_over,
-    Breakable, DEGRADED, REFUSE, UP, VECTOR_TIMEOUT,
+    stop_and_release, Breakable, DEGRADED, REFUSE, UP, VECTOR_TIMEOUT,
 };
 
 /// What the database source logs when it loaded an organization's chunks.
@@ -122,7 +120,13 @@ async fn a_replica_started_while_the_vector_index_is_down_answers_from_keywords(
     let target = Target::on(&server, &app);
     answers_every_question(&target, "restart-refused").await;
     breakable.set(UP);
-    let passages = search(&server, &app.api_key, "How much is express delivery?").await;
+    let passages = search(
+        &server,
+        &app.api_key,
+        "How much is express delivery?",
+        "hybrid",
+    )
+    .await;
     let best = &passages[0];
     assert_eq!(best["title"], "Shipping", "{passages:#?}");
     assert!(best["vector_score"].is_number(), "{best}");
@@ -137,23 +141,17 @@ async fn a_replica_started_while_the_vector_index_is_down_answers_from_keywords(
         "a passage appears once: {passages:#?}"
     );
 
-    // The embedded index flushes when its last handle drops: let the server's tasks release
-    // it before the data folder is deleted.
-    drop(server);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Arc::strong_count(&breakable) > 1 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    stop_and_release(server, breakable).await;
 }
 
-/// The passages of a hybrid dashboard search.
-async fn search(server: &Server, key: &str, query: &str) -> Vec<Value> {
+/// The passages of a dashboard search in `mode` (`hybrid`, `vector` or `keyword`).
+pub(super) async fn search(server: &Server, key: &str, query: &str, mode: &str) -> Vec<Value> {
     let (status, body) = send_json(
         server
             .client
             .post(server.url(&format!("{KNOWLEDGE}/search")))
             .bearer_auth(key)
-            .json(&json!({"query": query, "top_k": 5, "mode": "hybrid"})),
+            .json(&json!({"query": query, "top_k": 5, "mode": mode})),
     )
     .await;
     assert_eq!(status, 200, "{body}");
