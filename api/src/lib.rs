@@ -141,6 +141,7 @@ pub async fn serve(
         state.store.clone(),
         state.config.analytics_fold_interval,
     );
+    let _bucket_pruner = rate_limit::spawn_pruner(state.limiter.clone());
     let limits = state.config.limits.clone();
     connections::serve_router(listener, app(state), &limits, shutdown).await
 }

@@ -1,6 +1,10 @@
-//! Rate limiting per organization: a token bucket that holds one minute's worth of requests
-//! and refills continuously (limit / 60 tokens per second). A full bucket lets a client burst
-//! its whole per-minute allowance, then settles at the steady rate.
+//! Rate limiting: a token bucket that holds one minute's worth of requests and refills
+//! continuously (limit / 60 tokens per second). A full bucket lets a client burst its whole
+//! per-minute allowance, then settles at the steady rate. Buckets are keyed by a string: each
+//! organization's API limit (`org:<id>`, [`RateLimiter::check`]) and the public widget's and
+//! dashboard's finer limits (per client address, per visitor, per dashboard user:
+//! [`RateLimiter::take`]) live side by side in the same place, so with several replicas every
+//! one of them holds across all of them.
 //!
 //! Three places can hold the buckets ([`LimiterChoice`], `BLAIGENT_RATE_LIMITER`):
 //! - in this process (the default on SQLite, where there is only one server): no I/O at all;
@@ -21,11 +25,12 @@ pub mod redis_buckets;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use engine::ids::OrganizationId;
+use engine::service::lifecycle::AbortOnDrop;
 use engine::store::limits::BucketState;
 use engine::store::{now_ms, Dialect, Store};
 
@@ -105,10 +110,17 @@ impl LimiterChoice {
 struct Bucket {
     tokens: f64,
     updated: Instant,
+    /// Tokens when full (the limit per minute it was last charged with).
+    capacity: f64,
 }
 
-/// Buckets kept in this process.
-type LocalBuckets = Mutex<HashMap<OrganizationId, Bucket>>;
+/// Buckets kept in this process, by key.
+type LocalBuckets = Mutex<HashMap<String, Bucket>>;
+
+/// More keys than this in this process's buckets and the full ones are dropped (a full bucket
+/// is the state a new key starts in, so forgetting it changes nothing), bounding memory under
+/// an address scan of the widget's endpoints.
+const PRUNE_ABOVE: usize = 50_000;
 
 /// A store every replica shares.
 #[derive(Debug)]
@@ -196,22 +208,42 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token from `org`'s bucket of `limit_per_min`, if there is one.
+    /// Takes one token from `org`'s API bucket of `limit_per_min`.
     pub async fn check(&self, org: &OrganizationId, limit_per_min: u32) -> Decision {
+        self.check_key(&format!("org:{}", org.as_str()), limit_per_min)
+            .await
+    }
+
+    /// Takes one token from the bucket `key` of `per_min`, or returns the 429 error to answer
+    /// with: "`what` limit of `per_min` per minute reached; retry in N s".
+    pub async fn take(&self, key: &str, per_min: u32, what: &str) -> Result<(), engine::Error> {
+        let decision = self.check_key(key, per_min).await;
+        if decision.allowed {
+            return Ok(());
+        }
+        let retry = decision.retry_after_secs;
+        Err(engine::Error::rate_limited(
+            retry,
+            format!("{what} limit of {per_min} per minute reached; retry in {retry} s"),
+        ))
+    }
+
+    /// Takes one token from the bucket `key` of `limit_per_min`.
+    #[tracing::instrument(skip_all, fields(limiter = self.kind()))]
+    pub async fn check_key(&self, key: &str, limit_per_min: u32) -> Decision {
         let limit = limit_per_min.max(1);
         let Some(shared) = &self.shared else {
-            return check_memory(&self.local, org, limit, Instant::now());
+            return check_memory(&self.local, key, limit, Instant::now());
         };
         let capacity = f64::from(limit);
         let per_ms = capacity / 60_000.0;
-        let key = format!("org:{}", org.as_str());
         let taken: Result<BucketState, String> = match shared {
             SharedBuckets::Database(store) => store
-                .take_token(&key, capacity, per_ms, now_ms())
+                .take_token(key, capacity, per_ms, now_ms())
                 .await
                 .map_err(|err| err.chain()),
             SharedBuckets::Redis(redis) => redis
-                .take_token(&key, capacity, per_ms)
+                .take_token(key, capacity, per_ms)
                 .await
                 .map_err(|err| format!("{err:#}")),
         };
@@ -235,18 +267,53 @@ impl RateLimiter {
                         "the shared rate limiter failed; limiting in this process until it answers"
                     );
                 }
-                check_memory(&self.local, org, limit, Instant::now())
+                check_memory(&self.local, key, limit, Instant::now())
             }
+        }
+    }
+
+    /// Deletes the database buckets nobody charged for `idle_ms` (they are full again: every
+    /// bucket refills within a minute, and a missing bucket starts full), so the widget's
+    /// per-address buckets do not pile up. Does nothing for the other kinds (Redis expires its
+    /// keys itself; this process's buckets are pruned as they grow).
+    pub async fn prune_idle(&self, idle_ms: i64) -> engine::Result<u64> {
+        match &self.shared {
+            Some(SharedBuckets::Database(store)) => {
+                store.delete_idle_buckets(now_ms() - idle_ms).await
+            }
+            _ => Ok(0),
         }
     }
 }
 
-fn check_memory(
-    buckets: &LocalBuckets,
-    org: &OrganizationId,
-    limit_per_min: u32,
-    now: Instant,
-) -> Decision {
+/// How often, and after how long idle, database buckets are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(300);
+
+/// Deletes idle database buckets every five minutes (see [`RateLimiter::prune_idle`]); `None`
+/// for the limiters that need no such thing.
+pub fn spawn_pruner(limiter: Arc<RateLimiter>) -> Option<AbortOnDrop> {
+    if !matches!(limiter.shared, Some(SharedBuckets::Database(_))) {
+        return None;
+    }
+    Some(AbortOnDrop::spawn(async move {
+        let mut ticker = tokio::time::interval(PRUNE_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let idle_ms = i64::try_from(PRUNE_EVERY.as_millis()).unwrap_or(i64::MAX);
+            match limiter.prune_idle(idle_ms).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, "deleted idle rate-limit buckets"),
+                Err(err) => tracing::warn!(
+                    error = %err.chain(),
+                    "deleting idle rate-limit buckets failed; retrying later"
+                ),
+            }
+        }
+    }))
+}
+
+fn check_memory(buckets: &LocalBuckets, key: &str, limit_per_min: u32, now: Instant) -> Decision {
     let limit = limit_per_min.max(1);
     let capacity = f64::from(limit);
     let per_sec = capacity / 60.0;
@@ -255,13 +322,21 @@ fn check_memory(
     let mut buckets = buckets
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let bucket = buckets.entry(org.clone()).or_insert(Bucket {
+    if buckets.len() > PRUNE_ABOVE {
+        buckets.retain(|_, b| {
+            let elapsed = now.saturating_duration_since(b.updated).as_secs_f64();
+            b.tokens + elapsed * b.capacity / 60.0 < b.capacity
+        });
+    }
+    let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
         tokens: capacity,
         updated: now,
+        capacity,
     });
     let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
     bucket.tokens = (bucket.tokens + elapsed * per_sec).min(capacity);
     bucket.updated = now;
+    bucket.capacity = capacity;
     let allowed = bucket.tokens >= 1.0;
     if allowed {
         bucket.tokens -= 1.0;
@@ -272,33 +347,65 @@ fn check_memory(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn a_full_minute_is_allowed_then_the_next_request_waits_a_second() {
         let buckets = Mutex::default();
-        let org = OrganizationId::new();
         let start = Instant::now();
         for i in 0..60 {
-            let d = check_memory(&buckets, &org, 60, start);
+            let d = check_memory(&buckets, "org:a", 60, start);
             assert!(d.allowed, "request {i}");
             assert_eq!(d.remaining, 59 - i);
         }
-        let refused = check_memory(&buckets, &org, 60, start);
+        let refused = check_memory(&buckets, "org:a", 60, start);
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after_secs, 1);
         assert_eq!(refused.reset_secs, 60);
-        assert!(check_memory(&buckets, &org, 60, start + Duration::from_secs(1)).allowed);
+        assert!(check_memory(&buckets, "org:a", 60, start + Duration::from_secs(1)).allowed);
     }
 
     #[test]
-    fn organizations_do_not_share_a_bucket() {
+    fn keys_do_not_share_a_bucket() {
         let buckets = Mutex::default();
-        let (a, b) = (OrganizationId::new(), OrganizationId::new());
         let now = Instant::now();
-        assert!(check_memory(&buckets, &a, 1, now).allowed);
-        assert!(!check_memory(&buckets, &a, 1, now).allowed);
-        assert!(check_memory(&buckets, &b, 1, now).allowed);
+        assert!(check_memory(&buckets, "org:a", 1, now).allowed);
+        assert!(!check_memory(&buckets, "org:a", 1, now).allowed);
+        assert!(check_memory(&buckets, "org:b", 1, now).allowed);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_names_the_limit_and_when_to_retry() {
+        let limiter = RateLimiter::new();
+        for _ in 0..3 {
+            limiter.take("widget-ip:a", 3, "per-IP").await.unwrap();
+        }
+        let err = limiter.take("widget-ip:a", 3, "per-IP").await.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            engine::ErrorKind::RateLimited {
+                retry_after_secs: 20
+            }
+        );
+        assert!(err.message().contains("per-IP limit of 3"), "{err}");
+        assert!(err.message().contains("retry in 20 s"), "{err}");
+        limiter.take("widget-ip:b", 3, "per-IP").await.unwrap();
+    }
+
+    #[test]
+    fn this_process_forgets_full_buckets_when_it_holds_too_many() {
+        let buckets = Mutex::default();
+        let start = Instant::now();
+        for i in 0..=PRUNE_ABOVE {
+            check_memory(&buckets, &format!("widget-ip:{i}"), 60, start);
+        }
+        // A minute later every one of them is full again; the next charge prunes them all.
+        check_memory(
+            &buckets,
+            "widget-ip:new",
+            60,
+            start + Duration::from_secs(60),
+        );
+        assert_eq!(buckets.lock().unwrap().len(), 1);
     }
 
     #[test]
@@ -342,6 +449,13 @@ mod tests {
         assert!(!refused.allowed);
         assert_eq!(refused.remaining, 0);
         assert!(refused.retry_after_secs >= 1);
+        // Idle buckets are deleted (they would be full again); recent ones stay.
+        assert_eq!(a.prune_idle(60_000).await.unwrap(), 0);
+        assert_eq!(a.prune_idle(-1_000).await.unwrap(), 1);
+        assert!(
+            b.check(&org, 2).await.allowed,
+            "a deleted bucket starts full"
+        );
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -21,12 +21,13 @@ pub struct AppState {
     pub agent: Arc<Agent>,
     /// What answers chat turns: the agent, or a stand-in for benchmarks of the plumbing.
     pub turns: Arc<dyn TurnHandler>,
+    /// Every rate-limit bucket: organizations' API limits, the widget's per-address and
+    /// per-visitor limits, the dashboard's per-user limit (shared by replicas when the limiter
+    /// is).
     pub limiter: Arc<RateLimiter>,
     pub key_usage: Arc<KeyUsage>,
     /// The knowledge base (documents, ingestion jobs, retrieval).
     pub knowledge: Arc<ingest::Knowledge>,
-    /// Per-visitor and per-IP buckets of the public widget endpoints.
-    pub widget_limits: Arc<crate::routes::widget::limits::KeyedLimiter>,
     /// Provider channels (Twilio, Meta, Mailgun): credentials, inbound, the send queue.
     pub channels: engine::channels::Channels,
     /// The dashboard's settings and sign-in limiter.
@@ -81,7 +82,6 @@ impl AppState {
             agent,
             limiter,
             key_usage: Arc::new(KeyUsage::new()),
-            widget_limits: Arc::new(crate::routes::widget::limits::KeyedLimiter::new()),
             dashboard: Arc::new(crate::dashboard::DashboardState::from_env()?),
         })
     }

@@ -85,11 +85,15 @@ pub async fn run_with_session(state: AppState, mut req: Request, next: Next) -> 
             ),
         );
     }
-    if let Err(err) = state.widget_limits.take(
-        &format!("dashboard-user:{}", user.id),
-        PER_USER_PER_MIN,
-        "dashboard",
-    ) {
+    if let Err(err) = state
+        .limiter
+        .take(
+            &format!("dashboard-user:{}", user.id),
+            PER_USER_PER_MIN,
+            "dashboard",
+        )
+        .await
+    {
         return ApiError(err).into_response();
     }
     let org = match state.store.organization(&user.organization_id).await {

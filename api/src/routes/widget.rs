@@ -202,8 +202,9 @@ pub async fn create_session(
     let settings = &state.config.widget;
     let ip = limits::client_ip(&parts, settings.trust_proxy);
     state
-        .widget_limits
-        .take(&format!("ip:{ip}"), settings.ip_per_min, "per-IP")?;
+        .limiter
+        .take(&format!("widget-ip:{ip}"), settings.ip_per_min, "per-IP")
+        .await?;
     let body: SessionBody = crate::extract::json_or_default(&body)?;
     let pair = page_origin(&state, &parts.headers);
     let request = SessionRequest {
@@ -280,17 +281,21 @@ pub async fn send_message(
     let settings = &state.config.widget;
     let ip = limits::client_ip(&parts, settings.trust_proxy);
     state
-        .widget_limits
-        .take(&format!("ip:{ip}"), settings.ip_per_min, "per-IP")?;
+        .limiter
+        .take(&format!("widget-ip:{ip}"), settings.ip_per_min, "per-IP")
+        .await?;
     let visitor = visitor(&state, &org_id, &parts.headers).await?;
-    state.widget_limits.take(
-        &format!(
-            "visitor:{}:{}",
-            visitor.organization.id, visitor.customer_id
-        ),
-        settings.visitor_per_min,
-        "per-visitor",
-    )?;
+    state
+        .limiter
+        .take(
+            &format!(
+                "widget-visitor:{}:{}",
+                visitor.organization.id, visitor.customer_id
+            ),
+            settings.visitor_per_min,
+            "per-visitor",
+        )
+        .await?;
     let org = &visitor.organization;
     let org_limit = org
         .rate_limit_per_min
@@ -373,8 +378,13 @@ pub async fn list_messages(
     let settings = &state.config.widget;
     let ip = limits::client_ip(&parts, settings.trust_proxy);
     state
-        .widget_limits
-        .take(&format!("poll:{ip}"), settings.poll_per_min, "polling")?;
+        .limiter
+        .take(
+            &format!("widget-poll:{ip}"),
+            settings.poll_per_min,
+            "polling",
+        )
+        .await?;
     let visitor = visitor(&state, &org_id, &parts.headers).await?;
     let thread = session::thread(&state.store, &visitor, &query.session_id, query.after).await?;
     Ok(Json(WidgetThreadResponse {
@@ -445,8 +455,9 @@ pub async fn submit_csat(
     let settings = &state.config.widget;
     let ip = limits::client_ip(&parts, settings.trust_proxy);
     state
-        .widget_limits
-        .take(&format!("ip:{ip}"), settings.ip_per_min, "per-IP")?;
+        .limiter
+        .take(&format!("widget-ip:{ip}"), settings.ip_per_min, "per-IP")
+        .await?;
     let visitor = visitor(&state, &org_id, &parts.headers).await?;
     let outcome = session::submit_csat(
         &state.store,

@@ -78,6 +78,20 @@ impl Store {
             tokens,
         })
     }
+
+    /// Deletes the buckets last charged before `before_ms`; returns how many. A bucket idle
+    /// for longer than its refill time is full, the state a missing one starts in, so this
+    /// changes no verdict when `before_ms` is at least a minute ago (every bucket here refills
+    /// within a minute).
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_idle_buckets(&self, before_ms: i64) -> Result<u64> {
+        let deleted = sqlx::query("delete from rate_limit_buckets where updated_at < $1")
+            .bind(before_ms)
+            .execute(self.writer())
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
 }
 
 #[cfg(test)]

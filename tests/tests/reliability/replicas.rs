@@ -1,5 +1,5 @@
 //! Two `blaigent` servers on one PostgreSQL database, as two replicas behind a load balancer:
-//! the rate limit and the free-plan quota hold across both, a conversation continues on
+//! the rate limit, the widget's per-address limit and the free-plan quota hold across both, a conversation continues on
 //! either, every webhook event is delivered once and every ingestion job runs once.
 
 use std::time::Duration;
@@ -89,6 +89,52 @@ async fn the_rate_limit_and_the_quota_hold_across_replicas() {
         assert_eq!(status, 429, "{body}");
         assert!(body["detail"].as_str().unwrap().contains("quota"), "{body}");
     }
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widgets_per_address_limit_holds_across_replicas() {
+    let per_address = |config: &mut api::Config| {
+        configure(config);
+        config.widget.ip_per_min = 4;
+    };
+    let a = spawn_app_with(Backend::Postgres, per_address).await;
+    let b = Replica::start(&a.db.url, per_address).await;
+    let shop = "https://shop.example";
+    let (status, body) = send_json(
+        a.patch("/api/v1/dashboard/agent-config")
+            .json(&json!({"allowed_origins": [shop]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // One visitor address opening sessions on both replicas in turn: 4 in all, not 4 each.
+    let bases = [a.base_url.clone(), b.base_url.clone()];
+    let (mut opened, mut refused) = (0, [0, 0]);
+    for i in 0..12 {
+        let (status, body) = send_json(
+            a.client
+                .post(format!(
+                    "{}/api/v1/widget/{}/sessions",
+                    bases[i % 2],
+                    a.org_id
+                ))
+                .header("origin", shop)
+                .json(&json!({})),
+        )
+        .await;
+        match status {
+            200 => opened += 1,
+            429 => {
+                refused[i % 2] += 1;
+                let detail = body["detail"].as_str().unwrap();
+                assert!(detail.contains("per-IP limit of 4"), "{body}");
+            }
+            other => panic!("unexpected status {other}: {body}"),
+        }
+    }
+    assert_eq!(opened, 4, "sessions opened");
+    assert!(refused[0] > 0 && refused[1] > 0, "{refused:?}");
     b.stop().await;
 }
 
