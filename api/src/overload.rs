@@ -10,18 +10,21 @@
 //!
 //! Only the chat routes are guarded (`/api/v1/agents/...` and the widget's `.../chat`): the
 //! rest of the API is cheap and must stay usable during a spike (dashboards, health checks).
-//! A streamed answer gives its slot back once its headers are sent.
+//! A streamed answer (server-sent events) keeps its slot until its stream ends or its client
+//! goes away: the turn runs while the events flow, after the `200` went out.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use tokio::sync::Semaphore;
+use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::detail;
 
@@ -141,8 +144,28 @@ pub async fn limit(State(guard): State<Overload>, req: Request, next: Next) -> R
         }
     };
     let response = next.run(req).await;
+    if is_event_stream(&response) {
+        return response.map(|body| hold_until_sent(body, permit));
+    }
     drop(permit);
     response
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// `body`, holding `permit` until the last piece is sent or the body is dropped (the client
+/// went away).
+fn hold_until_sent(body: Body, permit: OwnedSemaphorePermit) -> Body {
+    Body::from_stream(body.into_data_stream().map(move |piece| {
+        let _slot = &permit;
+        piece
+    }))
 }
 
 fn busy(settings: &OverloadSettings, why: &str) -> Response {
@@ -169,6 +192,71 @@ fn busy(settings: &OverloadSettings, why: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::response::sse::{Event, Sse};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    /// A router whose chat route streams one event, then waits for `release` before ending;
+    /// the overload layer allows one turn and no queue.
+    fn streaming_chat(release: Arc<tokio::sync::Notify>) -> Router {
+        let guard = Overload::new(&OverloadSettings {
+            max_inflight: 1,
+            max_queue: 0,
+            ..OverloadSettings::default()
+        });
+        let chat = move || {
+            let release = release.clone();
+            async move {
+                let events = futures::stream::once(async { Event::default().data("piece") })
+                    .chain(futures::stream::once(async move {
+                        release.notified().await;
+                        Event::default().event("final").data("{}")
+                    }))
+                    .map(Ok::<_, std::convert::Infallible>);
+                Sse::new(events).into_response()
+            }
+        };
+        Router::new()
+            .route("/api/v1/agents/customer-service/chat", get(chat))
+            .layer(axum::middleware::from_fn_with_state(guard, limit))
+    }
+
+    fn chat_request() -> Request {
+        Request::builder()
+            .uri("/api/v1/agents/customer-service/chat")
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_keeps_its_slot_until_the_stream_ends() {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let app = streaming_chat(release.clone());
+        let streaming = app.clone().oneshot(chat_request()).await.unwrap();
+        assert_eq!(streaming.status(), StatusCode::OK);
+        // The headers are out and the turn still runs: the next chat finds no slot.
+        let refused = app.clone().oneshot(chat_request()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        release.notify_one();
+        let body = axum::body::to_bytes(streaming.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("event: final"));
+        let next = app.clone().oneshot(chat_request()).await.unwrap();
+        assert_eq!(next.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_client_leaving_a_stream_gives_its_slot_back() {
+        let app = streaming_chat(Arc::new(tokio::sync::Notify::new()));
+        let streaming = app.clone().oneshot(chat_request()).await.unwrap();
+        assert_eq!(streaming.status(), StatusCode::OK);
+        drop(streaming);
+        let next = app.clone().oneshot(chat_request()).await.unwrap();
+        assert_eq!(next.status(), StatusCode::OK);
+    }
 
     #[test]
     fn only_chat_turns_are_guarded() {
