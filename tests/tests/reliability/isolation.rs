@@ -3,7 +3,9 @@
 //! body). Built from `GET /api/v1/openapi.json`, so a new route is covered the day it is
 //! published. What must hold: never a 5xx; a prefixed id of the first organization (`conv_`,
 //! `doc_`, `key_`, ...) is answered with a 4xx; no response carries the first organization's
-//! data; and afterwards the first organization's resources are all still there.
+//! data; and afterwards the first organization's resources are all still there. Seeded: a
+//! conversation, a webhook endpoint and its events, a document, a second API key, an action
+//! hook and a provider channel with its credential.
 
 use std::time::Duration;
 
@@ -20,6 +22,11 @@ struct Owned {
     /// Strings that appear only in its data.
     markers: Vec<String>,
 }
+
+/// The first organization's action hook (the second may use the same name for its own).
+const ACTION: &str = "lookup_capybara_order";
+/// The first organization's channel credential: never shown to anyone after creation.
+const CHANNEL_TOKEN: &str = "tok-heron-5531-secret";
 
 async fn seed(app: &TestApp) -> Owned {
     let mut ids = vec![app.org_id.clone()];
@@ -53,6 +60,28 @@ async fn seed(app: &TestApp) -> Owned {
     assert_eq!(status, 201, "{body}");
     ids.push(body["id"].as_str().unwrap().to_owned());
     let second_key = body["api_key"].as_str().unwrap().to_owned();
+    // An action hook (addressed by its name) and a provider channel with its credential.
+    let (status, body) = send_json(app.post("/api/v1/dashboard/actions").json(&json!({
+        "name": ACTION,
+        "description": "Look up a capybara-2207 order",
+        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+        "url": "http://127.0.0.1:9/actions-a-private",
+        "kind": "read",
+        "examples": ["where is my capybara order"],
+    })))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    ids.push(ACTION.to_owned());
+    let (status, body) = send_json(app.post("/api/v1/dashboard/channels").json(&json!({
+        "provider": "twilio",
+        "name": "ibis-6620 line",
+        "address": "+15550006620",
+        "settings": {"account_id": "AC0000000000000000000000000006620", "api_base_url": "http://127.0.0.1:9"},
+        "credentials": {"auth_token": CHANNEL_TOKEN},
+    })))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    ids.push(body["id"].as_str().unwrap().to_owned());
     // The events the chat recorded (their ids are the first organization's too).
     let (_, events) = send_json(app.get("/api/v1/dashboard/webhooks/events")).await;
     if let Some(id) = events["events"]
@@ -69,6 +98,10 @@ async fn seed(app: &TestApp) -> Owned {
         "walrus-4410",
         "aardvark-5512",
         "okapi-9031",
+        "capybara-2207",
+        "actions-a-private",
+        "ibis-6620",
+        CHANNEL_TOKEN,
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -107,6 +140,7 @@ async fn another_organization_reaches_nothing_of_the_first(backend: Backend) {
     let app = spawn_app_with(backend, |config| {
         config.knowledge.poll_interval = Duration::from_millis(100);
         config.webhooks.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
+        config.channels.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     let owned = seed(&app).await;
@@ -233,6 +267,13 @@ async fn another_organization_reaches_nothing_of_the_first(backend: Backend) {
     let (status, body) = send_json(app.get("/api/v1/dashboard/api-keys")).await;
     assert_eq!(status, 200);
     assert!(body.to_string().contains(&owned.ids[4]), "{body}");
+    let (status, body) = send_json(app.get(&format!("/api/v1/dashboard/actions/{ACTION}"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["url"], "http://127.0.0.1:9/actions-a-private");
+    let (status, body) =
+        send_json(app.get(&format!("/api/v1/dashboard/channels/{}", owned.ids[6]))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "ibis-6620 line");
     let _ = other_org;
 }
 
