@@ -1,5 +1,6 @@
 //! Small in-process caches for rows that every chat turn reads and that rarely change: API
-//! key credentials, customer record ids, agent configurations and the recording switch.
+//! key credentials, customer record ids, agent configurations, the recording switch and (on
+//! SQLite) the webhook subscriptions.
 //!
 //! An entry lives at most its cache's time to live. The process that changes a row drops the
 //! entry at once (so a key revoked through this server stops working on its next request);
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::events::Subscription;
 use super::keys::KeyCredential;
 use crate::config::AgentConfig;
 use crate::ids::CustomerRecordId;
@@ -27,6 +29,11 @@ pub const KEY_TTL: Duration = Duration::from_secs(2);
 pub const AGENT_CONFIG_TTL: Duration = Duration::from_secs(2);
 /// How long a replica trusts its cached recording switch.
 pub const RECORDING_SWITCH_TTL: Duration = Duration::from_secs(5);
+/// How long a process trusts its cached webhook subscriptions. Only on SQLite, where the
+/// database belongs to one server: every change through it drops the entry at once, and this
+/// bounds what a `blaigent` command run beside it on the same file changes. On PostgreSQL,
+/// where replicas share the endpoints, every turn reads them.
+pub const WEBHOOK_SUBSCRIPTIONS_TTL: Duration = Duration::from_secs(2);
 /// Customer record ids never change once created; entries expire only to bound memory.
 const CUSTOMER_TTL: Duration = Duration::from_secs(600);
 
@@ -41,6 +48,8 @@ pub(crate) struct StoreCaches {
     pub(crate) agent_configs: TtlCache<String, Option<AgentConfig>>,
     /// Organization id -> whether it records its turns.
     pub(crate) recording_switches: TtlCache<String, bool>,
+    /// Organization id -> its enabled webhook endpoints and their event types (SQLite only).
+    pub(crate) webhook_subscriptions: TtlCache<String, Vec<Subscription>>,
 }
 
 impl StoreCaches {
@@ -50,6 +59,7 @@ impl StoreCaches {
             customers: TtlCache::new(CUSTOMER_TTL, 100_000),
             agent_configs: TtlCache::new(AGENT_CONFIG_TTL, 10_000),
             recording_switches: TtlCache::new(RECORDING_SWITCH_TTL, 10_000),
+            webhook_subscriptions: TtlCache::new(WEBHOOK_SUBSCRIPTIONS_TTL, 10_000),
         }
     }
 }

@@ -177,9 +177,26 @@ impl Store {
 
     /// The organization's enabled endpoints with their subscriptions, read outside any
     /// transaction: a chat turn reads them before it takes SQLite's one writer, so the
-    /// writer's critical section is one statement shorter.
+    /// writer's critical section is one statement shorter. On SQLite they are cached
+    /// ([`super::cache::WEBHOOK_SUBSCRIPTIONS_TTL`]; every change through this process drops
+    /// the entry), which saves every turn a round trip to the database thread.
     pub async fn webhook_subscriptions(&self, org: &OrganizationId) -> Result<Vec<Subscription>> {
-        Self::webhook_subscriptions_in(self.pool(), org).await
+        if self.dialect() != Dialect::Sqlite {
+            return Self::webhook_subscriptions_in(self.pool(), org).await;
+        }
+        let cache = &self.caches().webhook_subscriptions;
+        if let Some(subscriptions) = cache.get(org.as_str()) {
+            return Ok(subscriptions);
+        }
+        let read_from = cache.generation();
+        let subscriptions = Self::webhook_subscriptions_in(self.pool(), org).await?;
+        cache.insert_since(read_from, org.as_str().to_owned(), subscriptions.clone());
+        Ok(subscriptions)
+    }
+
+    /// Forgets the cached subscriptions of `org` (after a change to its endpoints).
+    pub(crate) fn forget_webhook_subscriptions(&self, org: &OrganizationId) {
+        self.caches().webhook_subscriptions.remove(org.as_str());
     }
 
     async fn webhook_subscriptions_in<'e>(
@@ -478,10 +495,18 @@ impl Store {
         disable_after_ms: i64,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
+        let mut disabled = Vec::new();
         for (delivery, outcome) in batch {
-            Self::complete_in_tx(&mut tx, delivery, outcome, disable_after_ms).await?;
+            if Self::complete_in_tx(&mut tx, delivery, outcome, disable_after_ms).await? {
+                disabled.push(OrganizationId::from_trusted(
+                    delivery.organization_id.clone(),
+                ));
+            }
         }
         tx.commit().await?;
+        for org in &disabled {
+            self.forget_webhook_subscriptions(org);
+        }
         Ok(())
     }
 
@@ -489,12 +514,13 @@ impl Store {
     /// and the endpoint's health (a success ends its failing streak; a 410 or a streak longer
     /// than `disable_after_ms` disables it with a reason the organization can read). Ignored
     /// when the claim was lost (a replay reset the delivery meanwhile) except for the log row.
+    /// Returns whether the endpoint was disabled.
     async fn complete_in_tx(
         tx: &mut Transaction<'static, Any>,
         delivery: &ClaimedDelivery,
         outcome: &AttemptOutcome,
         disable_after_ms: i64,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let now = now_ms();
         let status = match (outcome.succeeded, outcome.next_attempt_at) {
             (true, _) => "succeeded",
@@ -582,9 +608,10 @@ impl Store {
                 .bind(&delivery.webhook_id)
                 .execute(&mut **tx)
                 .await?;
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Queues event `id` again for its endpoints (or only `webhook`, subscribed or not):

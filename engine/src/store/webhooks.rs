@@ -173,6 +173,7 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await?;
+        self.forget_webhook_subscriptions(org);
         self.webhook(org, &id)
             .await?
             .ok_or_else(|| Error::internal("a webhook vanished right after it was stored"))
@@ -226,6 +227,7 @@ impl Store {
         .bind(id.as_str())
         .execute(self.pool())
         .await?;
+        self.forget_webhook_subscriptions(org);
         self.webhook(org, id).await
     }
 
@@ -250,6 +252,7 @@ impl Store {
             .await?
             .rows_affected();
         tx.commit().await?;
+        self.forget_webhook_subscriptions(org);
         Ok(deleted > 0)
     }
 
@@ -317,5 +320,73 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         Ok(rows.into_iter().map(Attempt::from).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::orgs::{NewOrganization, Plan};
+
+    /// The subscriptions a turn of `org` would queue deliveries for, as endpoint ids.
+    async fn subscribed(store: &Store, org: &OrganizationId) -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .webhook_subscriptions(org)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.webhook_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn every_endpoint_change_reaches_the_next_turn_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/w.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let org = store
+            .insert_organization(&NewOrganization {
+                name: "Shop".into(),
+                plan: Plan::Growth,
+                rate_limit_per_min: None,
+                monthly_conversation_quota: None,
+            })
+            .await
+            .unwrap()
+            .id;
+        // Read (and, on SQLite, cached) before the endpoint exists.
+        assert!(subscribed(&store, &org).await.is_empty());
+        let new = NewWebhook {
+            url: "https://example.com/hook".into(),
+            description: String::new(),
+            events: vec!["message.received".into()],
+            enabled: true,
+            secret: "whsec_test".into(),
+        };
+        let hook = store.insert_webhook(&org, &new).await.unwrap();
+        assert_eq!(subscribed(&store, &org).await, [hook.id.as_str()]);
+
+        let disable = WebhookPatch {
+            enabled: Some(false),
+            ..WebhookPatch::default()
+        };
+        store
+            .update_webhook(&org, &hook.id, &disable)
+            .await
+            .unwrap();
+        assert!(subscribed(&store, &org).await.is_empty());
+        let enable = WebhookPatch {
+            enabled: Some(true),
+            ..WebhookPatch::default()
+        };
+        store.update_webhook(&org, &hook.id, &enable).await.unwrap();
+        assert_eq!(subscribed(&store, &org).await.len(), 1);
+
+        assert!(store.delete_webhook(&org, &hook.id).await.unwrap());
+        assert!(subscribed(&store, &org).await.is_empty());
     }
 }
