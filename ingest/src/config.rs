@@ -9,6 +9,7 @@
 //! | `BLAIGENT_KNOWLEDGE_MAX_BYTES` | 26214400 (25 MiB) | largest upload or fetched page |
 //! | `BLAIGENT_FETCH_ALLOWLIST` | empty | comma-separated CIDRs the SSRF guard lets through |
 //! | `BLAIGENT_INGEST_WORKER` | `on` | `off` keeps this process from running ingestion jobs (an API-only replica; another process ingests) |
+//! | `BLAIGENT_INGEST_LEASE` | `60s` | how long a claimed job stays its worker's without renewal (renewed every third of it); a job whose process died is taken over this long after its last renewal |
 
 use std::time::Duration;
 
@@ -20,6 +21,14 @@ use crate::fetch::FetchConfig;
 
 /// 25 MiB.
 pub const DEFAULT_MAX_BYTES: usize = 25 * 1024 * 1024;
+
+/// A minute: three renewals (every 20 s) may fail in a row, e.g. through a short database
+/// outage, before another worker takes the job over.
+pub const DEFAULT_JOB_LEASE: Duration = Duration::from_secs(60);
+
+/// The shortest lease accepted. A renewal is a database write; with a lease of a second or two
+/// a brief stall of the database would let a second worker start a job that is still running.
+const MIN_JOB_LEASE: Duration = Duration::from_secs(3);
 
 /// Knowledge-base settings.
 #[derive(Debug, Clone)]
@@ -35,6 +44,9 @@ pub struct KnowledgeConfig {
     pub run_worker: bool,
     /// How often the worker looks for work when nobody woke it.
     pub poll_interval: Duration,
+    /// How long a claimed job stays claimed without renewal: the longest a job waits after
+    /// its worker's process died (see `crate::worker`).
+    pub job_lease: Duration,
     /// Deadline of a vector search (see `engine::index::guarded`).
     pub vector_timeout: Duration,
     /// Longest extraction of one uploaded file or one fetched page (see
@@ -52,6 +64,7 @@ impl Default for KnowledgeConfig {
             fetch_allowlist: Vec::new(),
             run_worker: true,
             poll_interval: Duration::from_secs(2),
+            job_lease: DEFAULT_JOB_LEASE,
             vector_timeout: engine::index::guarded::DEFAULT_QUERY_TIMEOUT,
             extract_timeout: crate::extract::EXTRACT_TIMEOUT,
         }
@@ -94,6 +107,16 @@ impl KnowledgeConfig {
                 "off" | "false" | "0" => false,
                 _ => return Err(Error::invalid("BLAIGENT_INGEST_WORKER must be on or off")),
             };
+        }
+        if let Some(raw) = var("BLAIGENT_INGEST_LEASE") {
+            config.job_lease = engine::webhooks::settings::parse_duration(raw.trim())
+                .ok()
+                .filter(|lease| *lease >= MIN_JOB_LEASE)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "BLAIGENT_INGEST_LEASE must be a duration of at least 3s, like 20s or 2m",
+                    )
+                })?;
         }
         if let Some(raw) = var("BLAIGENT_FETCH_ALLOWLIST") {
             let entries: Vec<String> = raw.split(',').map(str::to_owned).collect();

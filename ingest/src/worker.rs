@@ -22,10 +22,8 @@ use crate::fetch::CrawlOptions;
 use crate::pipeline::{build_chunks, pages_hash, DocumentMeta, SourcePage};
 use crate::service::Knowledge;
 
-/// How long a claimed job stays ours without renewal.
-const LEASE_MS: i64 = 60_000;
-/// Renewal period, well inside the lease.
-const RENEW_EVERY: Duration = Duration::from_secs(20);
+/// Renewals per lease period: two may fail in a row before the lease runs out.
+const RENEWALS_PER_LEASE: u32 = 3;
 /// How often the worker looks for url sources due for refresh.
 const REFRESH_SCAN_EVERY: Duration = Duration::from_secs(30);
 
@@ -80,7 +78,7 @@ impl Knowledge {
     /// Runs jobs until none is due; returns how many ran. The CLI calls this to ingest inline.
     pub async fn run_pending_jobs(&self) -> Result<usize> {
         let mut ran = 0;
-        while let Some(job) = self.store.claim_ingest_job(LEASE_MS).await? {
+        while let Some(job) = self.store.claim_ingest_job(self.lease_ms()).await? {
             let outcome = self.run_job(&job).await;
             tracing::info!(job = %job.id, document = %job.document_id, ?outcome, "ingestion job finished");
             ran += 1;
@@ -93,10 +91,12 @@ impl Knowledge {
     pub async fn run_job(&self, job: &ClaimedJob) -> JobOutcome {
         let store = self.store.clone();
         let job_id = job.id.clone();
+        let lease_ms = self.lease_ms();
+        let renew_every = self.config.job_lease / RENEWALS_PER_LEASE;
         let renewer = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(RENEW_EVERY).await;
-                if let Err(e) = store.renew_ingest_job(&job_id, LEASE_MS).await {
+                tokio::time::sleep(renew_every).await;
+                if let Err(e) = store.renew_ingest_job(&job_id, lease_ms).await {
                     tracing::warn!(error = %e.chain(), "renewing a job lease failed");
                 }
             }
@@ -132,6 +132,11 @@ impl Knowledge {
                 }
             }
         }
+    }
+
+    /// The job lease in milliseconds, as the store takes it.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.config.job_lease.as_millis()).unwrap_or(i64::MAX)
     }
 
     async fn index_document(&self, job: &ClaimedJob) -> Result<JobOutcome> {

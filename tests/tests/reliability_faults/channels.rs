@@ -7,100 +7,25 @@
 //! And when the provider had already accepted the reply before the kill (its answer never
 //! arrived), the next process finds it in Twilio's message list and does not send it again.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tests::channel_helpers::{sms_payload, ACCOUNT_SID, AUTH_TOKEN, HANDOFF_NUMBER, OUR_NUMBER};
 use tests::provider_mock::{Behavior, ProviderMock, Recorded};
-use tests::{both_backends, json_of, Backend, TestDatabase};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tests::{both_backends, Backend, TestDatabase};
 
-/// How long the test waits for anything the process does.
-const WAIT: Duration = Duration::from_secs(60);
+use super::node::{api, create_org, Node, WAIT};
+
 /// The provider timeout of the child; a claimed send's lease is three times this.
 const PROVIDER_TIMEOUT: &str = "2s";
 
-/// A running `blaigent serve` child process.
-struct Node {
-    child: Child,
-    base_url: String,
-}
-
-impl Node {
-    /// Starts `blaigent serve` on `db` and waits until it listens.
-    async fn start(db: &TestDatabase) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_blaigent_node"))
-            .arg("serve")
-            .env("BLAIGENT_DATABASE_URL", &db.url)
-            .env("BLAIGENT_DATA_DIR", db.dir.path())
-            .env("BLAIGENT_BIND", "127.0.0.1:0")
-            .env("BLAIGENT_LOG", "info,sqlx=warn")
-            .env("BLAIGENT_LOG_FORMAT", "json")
-            .env("BLAIGENT_CHANNEL_ALLOW_NETWORKS", "127.0.0.0/8")
-            .env("BLAIGENT_CHANNEL_TIMEOUT", PROVIDER_TIMEOUT)
-            .env("BLAIGENT_CHANNEL_POLL_INTERVAL", "100ms")
-            .env("BLAIGENT_CHANNEL_RETRY_SCHEDULE", "200ms,200ms,200ms,200ms")
-            .env_remove("BLAIGENT_LLM_BASE_URL")
-            .env_remove("BLAIGENT_QDRANT_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the blaigent_node binary runs");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let deadline = Instant::now() + WAIT;
-        let address = loop {
-            let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
-                .await
-                .expect("the server listens in time")
-                .expect("reading its log")
-                .expect("the server exited before listening");
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if entry["message"] == "listening" {
-                break entry["address"].as_str().expect("an address").to_owned();
-            }
-        };
-        // Keep draining the log so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Node {
-            child,
-            base_url: format!("http://{address}"),
-        }
-    }
-
-    /// SIGKILL: no shutdown, no flush, nothing in flight finishes.
-    async fn kill(mut self) {
-        self.child.start_kill().expect("SIGKILL");
-        self.child.wait().await.expect("reaping the child");
-    }
-}
-
-/// Creates an organization with the real CLI on `db`; returns its id and key.
-async fn create_org(db: &TestDatabase) -> (String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_blaigent_node"))
-        .args(["org", "create", "--name", "Faults", "--plan", "scale"])
-        .args(["--rate-limit-per-min", "100000", "--json"])
-        .env("BLAIGENT_DATABASE_URL", &db.url)
-        .env("BLAIGENT_DATA_DIR", db.dir.path())
-        .output()
-        .await
-        .expect("the CLI runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let created: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    (
-        created["organization_id"].as_str().unwrap().to_owned(),
-        created["api_key"].as_str().unwrap().to_owned(),
-    )
-}
+/// The child's channel settings: the provider stand-in on loopback, short timeouts and retries.
+const CHANNEL_ENV: [(&str, &str); 4] = [
+    ("BLAIGENT_CHANNEL_ALLOW_NETWORKS", "127.0.0.0/8"),
+    ("BLAIGENT_CHANNEL_TIMEOUT", PROVIDER_TIMEOUT),
+    ("BLAIGENT_CHANNEL_POLL_INTERVAL", "100ms"),
+    ("BLAIGENT_CHANNEL_RETRY_SCHEDULE", "200ms,200ms,200ms,200ms"),
+];
 
 /// The provider requests carrying `text` as their SMS body.
 fn with_body<'a>(requests: &'a [Recorded], text: &str) -> Vec<&'a Recorded> {
@@ -108,23 +33,6 @@ fn with_body<'a>(requests: &'a [Recorded], text: &str) -> Vec<&'a Recorded> {
         .iter()
         .filter(|r| r.field("Body") == Some(text))
         .collect()
-}
-
-async fn api(
-    node: &Node,
-    key: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut request = client
-        .request(method, format!("{}{path}", node.base_url))
-        .bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    json_of(request.send().await.expect("the server answers")).await
 }
 
 /// Posts an inbound SMS to the channel's messaging URL as Twilio would (signed).
@@ -215,7 +123,7 @@ async fn kill_while_replying(backend: Backend, provider: Behavior, customer: &st
     let (_org, key) = create_org(&db).await;
     let mock = ProviderMock::start().await;
     mock.set(provider);
-    let node = Node::start(&db).await;
+    let node = Node::start(&db, &CHANNEL_ENV).await;
     let channel = create_channel(&node, &key, &mock).await;
     let channel_id = channel["id"].as_str().unwrap().to_owned();
     let sid = format!("SM{:0>32}", customer.trim_start_matches('+'));
@@ -227,7 +135,7 @@ async fn kill_while_replying(backend: Backend, provider: Behavior, customer: &st
     assert_eq!(first.field("To"), Some(customer));
     node.kill().await;
     mock.set(Behavior::Accept);
-    let node = Node::start(&db).await;
+    let node = Node::start(&db, &CHANNEL_ENV).await;
     AfterKill {
         db,
         key,
@@ -302,7 +210,7 @@ async fn a_reply_in_flight_when_the_process_is_killed_is_sent_once_after_restart
     .await;
     node.kill().await;
     mock.set(Behavior::Accept);
-    let node = Node::start(&db).await;
+    let node = Node::start(&db, &CHANNEL_ENV).await;
     let outbox = settled_outbox(&node, &key, &channel_id).await;
     assert_eq!(outbox.len(), 2, "{outbox:#?}");
     let requests = mock.requests();
