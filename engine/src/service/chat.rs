@@ -99,23 +99,25 @@ pub async fn chat(
         Some(session) => {
             let id = super::conversations::parse_conversation_id(session)
                 .map_err(|_| session_not_found(session))?;
-            // Both reads at once: the history is dropped if the conversation is not this
-            // customer's or a human holds it.
-            let (conversation, history) = futures::try_join!(
-                store.conversation(org, &id),
-                store.recent_history(org, &id, HISTORY_MESSAGES)
-            )?;
-            let conversation = conversation
+            // One read: the history is dropped if the conversation is not this customer's or
+            // a human holds it.
+            let context = store
+                .turn_context(org, &id, HISTORY_MESSAGES)
+                .await?
                 .filter(|c| c.customer_record_id == customer_record_id)
                 .ok_or_else(|| session_not_found(session))?;
             // While a human holds the conversation the agent stays quiet.
             if matches!(
-                conversation.status,
+                context.status,
                 ConversationStatus::PendingHuman | ConversationStatus::Human
             ) {
+                let conversation = store
+                    .conversation(org, &id)
+                    .await?
+                    .ok_or_else(|| session_not_found(session))?;
                 return super::inbox::held_turn(store, org, &conversation, &input).await;
             }
-            (conversation.id, None, history, conversation.status)
+            (id, None, context.history, context.status)
         }
         None => {
             let quota = caller.quota();

@@ -5,7 +5,7 @@ use sqlx::{Any, Transaction};
 
 use super::batch::{AnyQuery, Batch};
 use super::Store;
-use crate::agent::{HistoryMessage, Role};
+use crate::agent::Role;
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, MessageId, OrganizationId};
 
@@ -164,37 +164,5 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.into_iter().map(Message::try_from).collect()
-    }
-
-    /// Returns the last `limit` messages of a conversation, oldest first, as agent history.
-    pub async fn recent_history(
-        &self,
-        org: &OrganizationId,
-        conversation: &ConversationId,
-        limit: i64,
-    ) -> Result<Vec<HistoryMessage>> {
-        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "select role, text, intent from messages \
-             where organization_id = $1 and conversation_id = $2 \
-             order by created_at desc, id desc limit $3",
-        )
-        .bind(org.as_str())
-        .bind(conversation.as_str())
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        let mut history = rows
-            .into_iter()
-            .map(|(role, text, intent)| {
-                Ok(HistoryMessage {
-                    role: Role::parse(&role)
-                        .ok_or_else(|| Error::internal("a stored message has an unknown role"))?,
-                    text,
-                    intent,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        history.reverse();
-        Ok(history)
     }
 }

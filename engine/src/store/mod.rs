@@ -16,6 +16,7 @@
 //! - [`customers`] — customer records (the caller's `customer_id` per organization).
 //! - [`conversations`] — conversations and their listing with cursor pagination.
 //! - [`messages`] — the messages of a conversation.
+//! - [`turn_context`] — what a continuing chat turn reads first, in one query.
 //! - [`agent_configs`] — each organization's agent configuration.
 //! - [`usage`] — monthly counters behind the free-plan quota.
 //! - [`events`] — the event outbox and its deliveries (claim, complete, replay).
@@ -61,6 +62,7 @@ pub mod memory;
 pub mod messages;
 pub mod orgs;
 pub mod recording;
+pub mod turn_context;
 pub mod usage;
 pub mod users;
 mod wal;
