@@ -2,8 +2,8 @@
 //! evaluation harness: order lookup (`/orders/status`), order cancellation
 //! (`/orders/cancel`), refunds (`/refunds`, idempotent by `Idempotency-Key`) and bookings
 //! (`/bookings`, with a date). Every request is recorded with its headers and raw body (to
-//! check signatures); it can be told to fail with 500 (always, or the first N calls) or to
-//! answer slower than any timeout.
+//! check signatures); it can be told to fail with 500 (always, or the first N calls), to
+//! answer slower than any timeout, or to hold a call (do its work, never answer).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,9 @@ pub enum Mode {
     FailTimes(u32),
     /// Waits this long before answering normally.
     Sleep(Duration),
+    /// Does the work (a refund is made under its key) and never answers: the connection stays
+    /// open and silent until the caller goes away (an answer lost when its caller dies).
+    Hold,
 }
 
 /// One request as received.
@@ -166,12 +169,12 @@ async fn handle(
                 .into_response()
         }
         Mode::Sleep(delay) => tokio::time::sleep(delay).await,
-        Mode::Normal => {}
+        Mode::Hold | Mode::Normal => {}
     }
     let params = &body["parameters"];
     let order_id = params["order_id"].as_str().unwrap_or_default().to_string();
     let known = ORDERS.iter().find(|(id, _)| *id == order_id);
-    match path.as_str() {
+    let response = match path.as_str() {
         "/orders/status" => match known {
             Some((id, status)) => {
                 Json(json!({"order_id": id, "status": status, "eta": "2026-12-03"})).into_response()
@@ -201,5 +204,9 @@ async fn handle(
         }))
         .into_response(),
         _ => (StatusCode::NOT_FOUND, Json(json!({"error": "unknown path"}))).into_response(),
+    };
+    if mode == Mode::Hold {
+        std::future::pending::<()>().await;
     }
+    response
 }

@@ -367,18 +367,20 @@ pub async fn json_of(response: Response) -> (u16, Value) {
 }
 
 /// Runs `async fn $name(backend: Backend)` as two tests, `$name::sqlite` and
-/// `$name::postgres`.
+/// `$name::postgres`; attributes written before a name (`#[ignore = "why"]`) go on both.
 #[macro_export]
 macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($($(#[$meta:meta])* $name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$meta])*
                 async fn sqlite() {
                     super::$name($crate::Backend::Sqlite).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$meta])*
                 async fn postgres() {
                     super::$name($crate::Backend::Postgres).await;
                 }
