@@ -213,10 +213,15 @@ impl ActionEngine {
         match pending.stage {
             PendingStage::Confirming => match yes_or_no(t.text) {
                 Some(true) => {
+                    // The pending row (with its idempotency key) goes only once the call has
+                    // returned: a process killed while the backend works leaves it, so the
+                    // customer's next "yes" calls again under the same key and a backend that
+                    // honours the key applies the write once.
+                    let outcome = self
+                        .execute(t, action, &pending.parameters, &pending.idempotency_key)
+                        .await;
                     self.store.clear_pending_action(org, conversation).await?;
-                    self.execute(t, action, &pending.parameters, &pending.idempotency_key)
-                        .await
-                        .map(Some)
+                    outcome.map(Some)
                 }
                 Some(false) => {
                     self.store.clear_pending_action(org, conversation).await?;

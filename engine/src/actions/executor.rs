@@ -2,8 +2,9 @@
 //!
 //! One JSON body, the same bytes on every attempt:
 //! `{"action", "parameters", "organization_id", "customer_id", "conversation_id", "metadata",
-//! "idempotency_key", "test"}`. Headers: `Idempotency-Key` (the same on every retry, and on a
-//! re-run of the turn, so a backend that honours it never refunds twice), `Blaigent-Action`,
+//! "idempotency_key", "test"}`. Headers: `Idempotency-Key` (the same on every retry, and when
+//! a confirmed write is confirmed again after a crash, so a backend that honours it never
+//! refunds twice), `Blaigent-Action`,
 //! `Blaigent-Attempt`, and when the action has a signing secret `Blaigent-Timestamp` plus
 //! `Blaigent-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{body}">`, the scheme of the
 //! webhooks ([`crate::webhooks::signing`]); a bearer token when one is set.

@@ -89,8 +89,9 @@ pub struct PendingAction {
     pub parameters: serde_json::Map<String, Value>,
     /// The parameter the last follow-up question asked for.
     pub asking: Option<String>,
-    /// Sent with the backend call; minted when the action was chosen, so every retry of the
-    /// call (and a re-run of the turn) carries the same key.
+    /// Sent with the backend call; minted when the action was chosen and kept until the call
+    /// returned, so every retry of the call (and a confirmation repeated after a crash)
+    /// carries the same key.
     pub idempotency_key: String,
 }
 

@@ -8,14 +8,11 @@
 //! customer gets the refund's confirmation, and the audit log shows that one refund under
 //! that key.
 //!
-//! Ignored: it fails today, on both databases, at the customer's second "yes". The
-//! conversation's pending confirmation, which holds the key, is deleted before the backend is
-//! called (`engine/src/actions/dialogue.rs`, `ActionEngine::resume`, the `Some(true)` arm), and
-//! neither the audit log nor the transcript is written until the call returns; the kill leaves
-//! no trace of the call. The second "yes" is then an ordinary message ("I couldn't find
-//! information about that ..."), no call is made, and a customer who asks for the refund again
-//! is asked to confirm under a fresh key (`ActionEngine::fresh` mints one): a backend that
-//! honours `Idempotency-Key` refunds twice.
+//! Why it holds: the conversation's pending confirmation, which holds the key, is deleted only
+//! once the backend has answered (`engine/src/actions/dialogue.rs`, `ActionEngine::resume`), so
+//! the kill leaves it in place and the second "yes" confirms the same call again. (Before that
+//! fix the confirmation went first: the second "yes" was an ordinary message, and asking for
+//! the refund again was confirmed under a fresh key.)
 
 use std::time::{Duration, Instant};
 
@@ -210,9 +207,4 @@ async fn a_refund_in_flight_at_a_kill_is_made_once_under_one_idempotency_key(bac
     node.kill().await;
 }
 
-both_backends!(
-    #[ignore = "fails: the pending confirmation and its Idempotency-Key are deleted before the \
-        refund call (engine/src/actions/dialogue.rs, ActionEngine::resume), so after a SIGKILL \
-        the repeated yes makes no call and a repeated request gets a new key"]
-    a_refund_in_flight_at_a_kill_is_made_once_under_one_idempotency_key
-);
+both_backends!(a_refund_in_flight_at_a_kill_is_made_once_under_one_idempotency_key);
