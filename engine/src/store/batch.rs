@@ -5,15 +5,22 @@
 //! protocol takes one statement with parameters at a time, so there the statements run one
 //! after another in the same transaction.
 //!
+//! On SQLite a batch can also carry its own transaction ([`Batch::run_as_transaction`]):
+//! `begin immediate`, the statements and `commit` in one execution, with checks
+//! ([`Batch::check_previous_changed_one_row`]) that stop it (and roll it back) when a
+//! conditional write found nothing to change. That makes a chat turn's writes one round trip
+//! instead of three.
+//!
 //! Each statement is written with its own `$1, $2, ...` placeholders and a binder that binds
 //! exactly that many values, in order; the batch renumbers the placeholders when it joins the
 //! statements (sqlx's SQLite driver numbers `$N` across the whole execution). Binders bind
 //! owned values: the joined statement text only exists while the batch runs.
 
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{Any, Connection, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, Connection, Executor, Transaction};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A query with its values bound so far.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
@@ -96,6 +103,83 @@ impl<'q> Batch<'q> {
     }
 }
 
+/// The per-connection table the checks of [`Batch::check_previous_changed_one_row`] write to;
+/// created on every SQLite connection when it opens ([`super::sqlite_pool`]). Its constraint
+/// is what fails a batch whose conditional write found nothing.
+pub(crate) const CREATE_CHECK_TABLE: &str = "create temp table if not exists batch_check (\
+     id integer primary key, \
+     changed integer not null constraint previous_statement_changed_one_row check (changed = 1))";
+
+/// The constraint whose failure means a check failed, not the database.
+const CHECK_CONSTRAINT: &str = "previous_statement_changed_one_row";
+
+/// Why [`Batch::run_as_transaction`] wrote nothing.
+#[derive(Debug)]
+pub(crate) enum BatchFailure {
+    /// A check found that the statement before it changed no row (or several).
+    CheckFailed,
+    /// The database failed.
+    Error(Error),
+}
+
+impl Batch<'_> {
+    /// Appends a check that the statement before it changed exactly one row; when it did not,
+    /// [`Batch::run_as_transaction`] stops there and rolls everything back. SQLite only.
+    pub(crate) fn check_previous_changed_one_row(&mut self) {
+        self.push(
+            "insert or replace into temp.batch_check (id, changed) values (1, changes())",
+            |query| query,
+        );
+    }
+
+    /// SQLite: runs `begin immediate`, every statement and `commit` as one execution on
+    /// `connection` (the writer). On any failure the transaction is rolled back (and a
+    /// connection that cannot roll back is closed rather than handed back mid-transaction).
+    pub(crate) async fn run_as_transaction(
+        self,
+        connection: &mut PoolConnection<Any>,
+    ) -> std::result::Result<Vec<AnyRow>, BatchFailure> {
+        let mut joined = String::from("begin immediate;\n");
+        let mut offset = 0;
+        for (sql, _) in &self.statements {
+            let (shifted, count) = shift_placeholders(sql, offset);
+            joined.push_str(&shifted);
+            joined.push_str(";\n");
+            offset += count;
+        }
+        joined.push_str("commit;\n");
+        let cached = self.cached;
+        let query = self.statements.into_iter().fold(
+            sqlx::query(&joined).persistent(cached),
+            |query, (_, bind)| bind(query),
+        );
+        let err = match query.fetch_all(&mut **connection).await {
+            Ok(rows) => return Ok(rows),
+            Err(err) => err,
+        };
+        // A failure in `begin` leaves no transaction to roll back: that error is ignored.
+        if let Err(rollback) = (&mut **connection).execute("rollback").await {
+            if !rollback.to_string().contains("no transaction is active") {
+                tracing::warn!(error = %rollback, "rolling back a failed batch failed; closing its connection");
+                connection.close_on_drop();
+            }
+        }
+        if cached {
+            if let Err(clear) = connection.clear_cached_statements().await {
+                tracing::warn!(error = %clear, "emptying the statement cache failed");
+            }
+        }
+        let check_failed = err
+            .as_database_error()
+            .is_some_and(|db| db.message().contains(CHECK_CONSTRAINT));
+        if check_failed {
+            Err(BatchFailure::CheckFailed)
+        } else {
+            Err(BatchFailure::Error(err.into()))
+        }
+    }
+}
+
 /// `sql` with every `$N` outside quoted text turned into `$N+offset`, and the highest `N`
 /// (how many values the statement binds).
 fn shift_placeholders(sql: &str, offset: usize) -> (String, usize) {
@@ -173,5 +257,67 @@ mod tests {
                 .unwrap();
             assert_eq!(names, vec![(1, "one".into()), (2, "deux".into())]);
         }
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_its_own_transaction_commits_or_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            crate::store::Store::connect(&format!("sqlite://{}/b.db", dir.path().display()))
+                .await
+                .unwrap();
+        sqlx::query("create table t (id bigint primary key, name text)")
+            .execute(store.writer())
+            .await
+            .unwrap();
+        sqlx::query("insert into t (id, name) values (1, 'one')")
+            .execute(store.writer())
+            .await
+            .unwrap();
+        // Renames row `id` to `name` when it exists, then adds row 10 + id.
+        let rename = |id: i64, name: &'static str| {
+            let mut batch = Batch::cached();
+            batch.push("update t set name = $2 where id = $1", move |q| {
+                q.bind(id).bind(name)
+            });
+            batch.check_previous_changed_one_row();
+            batch.push("insert into t (id, name) values ($1, $2)", move |q| {
+                q.bind(10 + id).bind(name)
+            });
+            batch
+        };
+        let names = || async {
+            sqlx::query_as::<_, (i64, String)>("select id, name from t order by id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+        };
+        let mut connection = store.writer().acquire().await.unwrap();
+        assert!(rename(1, "uno")
+            .run_as_transaction(&mut connection)
+            .await
+            .is_ok());
+        assert_eq!(names().await, [(1, "uno".into()), (11, "uno".into())]);
+
+        // Row 2 does not exist: the check stops the batch and nothing of it stays.
+        let Err(failure) = rename(2, "dos").run_as_transaction(&mut connection).await else {
+            panic!("a check that fails must stop the batch");
+        };
+        assert!(matches!(failure, BatchFailure::CheckFailed), "{failure:?}");
+        assert_eq!(names().await.len(), 2);
+
+        // The connection is out of the failed transaction: the same batch runs again.
+        // Row 11 exists: a database error, rolled back too.
+        let Err(failure) = rename(1, "eins").run_as_transaction(&mut connection).await else {
+            panic!("a duplicate key must stop the batch");
+        };
+        assert!(matches!(failure, BatchFailure::Error(_)), "{failure:?}");
+        assert_eq!(names().await, [(1, "uno".into()), (11, "uno".into())]);
+        drop(connection);
+        sqlx::query("insert into t (id, name) values (3, 'tres')")
+            .execute(store.writer())
+            .await
+            .unwrap();
+        assert_eq!(names().await.len(), 3);
     }
 }

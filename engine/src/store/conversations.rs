@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 use tracing::Instrument;
 
-use super::batch::Batch;
+use super::batch::{Batch, BatchFailure};
 use super::events::Subscription;
 use super::lifecycle::TurnLifecycle;
 use super::messages::{push_turn_messages, NewMessage};
@@ -258,7 +258,17 @@ impl Store {
             self.webhook_subscriptions(&record.organization_id).await?
         };
         let mut expected = record.status_before;
-        for attempt in 0..2 {
+        // SQLite, a conversation that exists: the whole turn in one round trip to the writer.
+        // Only when the status changed meanwhile does it go the long way (below), which reads
+        // the status inside the transaction.
+        let mut first_attempt = 0;
+        if self.dialect() == Dialect::Sqlite && record.new_conversation.is_none() {
+            match self.write_turn_at_once(record, &endpoints).await? {
+                Some(queued) => return Ok(queued),
+                None => first_attempt = 1,
+            }
+        }
+        for attempt in first_attempt..2 {
             let mut tx = self.begin().await?;
             if let Some(new) = &record.new_conversation {
                 let period = month_period(record.agent_message.created_at);
@@ -279,7 +289,7 @@ impl Store {
             }
             // Cached: `record_turn` runs this in its own task, never stopped half-way.
             let mut batch = Batch::cached();
-            let queued = push_turn(&mut batch, record, expected, &endpoints)?;
+            let queued = push_turn(&mut batch, record, expected, &endpoints, Guard::Returning)?;
             let rows = batch.run(&mut tx).await?;
             if rows.len() == 1 {
                 tx.commit().await?;
@@ -291,6 +301,35 @@ impl Store {
         Err(Error::conflict(
             "the conversation changed while this turn was stored; send the message again",
         ))
+    }
+
+    /// SQLite: the turn's writes for the status read when the turn began, as one execution
+    /// on the writer connection that begins, writes and commits. A check right after the
+    /// conversation update fails the execution when that update found another status (a human
+    /// or the auto-resolver changed it while the agent worked): then everything is rolled back
+    /// and `None` returned. Saves the two round trips of a separate `begin` and `commit`.
+    async fn write_turn_at_once(
+        &self,
+        record: &TurnRecord,
+        endpoints: &[Subscription],
+    ) -> Result<Option<usize>> {
+        let mut batch = Batch::cached();
+        let queued = push_turn(
+            &mut batch,
+            record,
+            record.status_before,
+            endpoints,
+            Guard::Check,
+        )?;
+        let mut connection = self.writer().acquire().await?;
+        match batch.run_as_transaction(&mut connection).await {
+            Ok(_) => Ok(Some(queued)),
+            Err(BatchFailure::CheckFailed) => {
+                tracing::debug!("the conversation's status changed during the turn");
+                Ok(None)
+            }
+            Err(BatchFailure::Error(err)) => Err(err),
+        }
     }
 
     /// The conversation's status inside `tx`, locked until the transaction ends (SQLite's
@@ -331,6 +370,7 @@ fn push_turn<'q>(
     record: &'q TurnRecord,
     from: ConversationStatus,
     endpoints: &[Subscription],
+    guard: Guard,
 ) -> Result<usize> {
     let (org, id) = (&record.organization_id, &record.conversation_id);
     if let Some(new) = &record.new_conversation {
@@ -388,5 +428,17 @@ fn push_turn<'q>(
                 .bind(from.as_str())
         },
     );
+    if guard == Guard::Check {
+        batch.check_previous_changed_one_row();
+    }
     Store::push_events(batch, org, &record.events, endpoints)
+}
+
+/// How a turn's batch tells that the conversation update applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// The update returns the conversation's id; the caller counts the rows.
+    Returning,
+    /// A check right after the update fails the batch ([`Batch::run_as_transaction`]).
+    Check,
 }

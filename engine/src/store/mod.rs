@@ -286,6 +286,7 @@ fn sqlite_pool(max: u32, autocheckpoint: Option<u32>) -> AnyPoolOptions {
                     conn.execute(format!("pragma wal_autocheckpoint = {pages}").as_str())
                         .await?;
                 }
+                conn.execute(batch::CREATE_CHECK_TABLE).await?;
                 Ok(())
             })
         })
