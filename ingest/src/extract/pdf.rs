@@ -19,8 +19,9 @@
 //! measured, as pdf-extract may decode any XObject a page draws). The check itself holds the
 //! file's objects and, once they have fit the budget, its unpacked object streams.
 //!
-//! The same check refuses forms that draw themselves (`forms`): pdf-extract would recurse
-//! until the thread's stack overflowed, which aborts the process.
+//! The same check refuses forms that draw themselves (`forms`) and page trees whose `/Parent`
+//! links loop (`page_tree`): pdf-extract would recurse until the thread's stack overflowed,
+//! which aborts the process.
 //!
 //! The parser panics on some malformed files, so everything runs inside `catch_unwind`;
 //! every failure becomes a reason a dashboard user can act on.
@@ -28,6 +29,7 @@
 mod budget;
 mod decode;
 mod forms;
+mod page_tree;
 mod xref;
 
 pub use budget::{MAX_INFLATION_RATIO, MAX_STREAM_BYTES, MAX_TOTAL_BYTES, MIN_TOTAL_BYTES};

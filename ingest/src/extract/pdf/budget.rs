@@ -58,6 +58,7 @@ pub fn check(bytes: &[u8]) -> Result<Verdict> {
     let filled = fill_deferred_streams(&mut doc, bytes);
     budget.charge_objects(&doc, &filled)?;
     budget.check_pages(&doc)?;
+    super::page_tree::check(&doc)?;
     super::forms::check(&doc)?;
     Ok(Verdict::Readable)
 }

@@ -16,10 +16,10 @@ use engine::error::{Error, Result};
 use pdf_extract::content::Content;
 use pdf_extract::{Dictionary, Document, Object, ObjectId, Stream};
 
+use super::page_tree::MAX_PAGE_TREE_DEPTH;
+
 /// Deepest nesting of forms accepted (real documents nest a handful).
 pub const MAX_FORM_DEPTH: usize = 32;
-/// Most `Parent` links followed looking for a page's inherited resources.
-const MAX_PAGE_TREE_DEPTH: usize = 64;
 
 /// Refuses a file whose forms draw themselves or nest past [`MAX_FORM_DEPTH`].
 ///
