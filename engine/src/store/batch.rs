@@ -76,7 +76,21 @@ impl<'q> Batch<'q> {
             }
             return Ok(rows);
         }
-        let mut joined = String::new();
+        let cached = self.cached;
+        let joined = self.joined_text("", "");
+        let query = self.bind_all(&joined);
+        match query.fetch_all(&mut **tx).await {
+            Ok(rows) => Ok(rows),
+            Err(err) => {
+                forget_statements(&mut **tx, cached).await;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Every statement as one text, placeholders renumbered, between `before` and `after`.
+    fn joined_text(&self, before: &str, after: &str) -> String {
+        let mut joined = String::from(before);
         let mut offset = 0;
         for (sql, _) in &self.statements {
             let (shifted, count) = shift_placeholders(sql, offset);
@@ -84,21 +98,25 @@ impl<'q> Batch<'q> {
             joined.push_str(";\n");
             offset += count;
         }
-        let cached = self.cached;
-        let query = self.statements.into_iter().fold(
-            sqlx::query(&joined).persistent(cached),
+        joined.push_str(after);
+        joined
+    }
+
+    /// `joined` (from [`Batch::joined_text`]) with every statement's values bound, in order.
+    fn bind_all(self, joined: &str) -> AnyQuery<'_> {
+        self.statements.into_iter().fold(
+            sqlx::query(joined).persistent(self.cached),
             |query, (_, bind)| bind(query),
-        );
-        match query.fetch_all(&mut **tx).await {
-            Ok(rows) => Ok(rows),
-            Err(err) => {
-                if cached {
-                    if let Err(clear) = (**tx).clear_cached_statements().await {
-                        tracing::warn!(error = %clear, "emptying the statement cache failed");
-                    }
-                }
-                Err(err.into())
-            }
+        )
+    }
+}
+
+/// After a failed execution of a cached batch, empties the connection's statement cache: a
+/// multi-statement text stopped half-way would resume mid-way on its next use.
+async fn forget_statements(connection: &mut sqlx::AnyConnection, cached: bool) {
+    if cached {
+        if let Err(clear) = connection.clear_cached_statements().await {
+            tracing::warn!(error = %clear, "emptying the statement cache failed");
         }
     }
 }
@@ -139,20 +157,9 @@ impl Batch<'_> {
         self,
         connection: &mut PoolConnection<Any>,
     ) -> std::result::Result<Vec<AnyRow>, BatchFailure> {
-        let mut joined = String::from("begin immediate;\n");
-        let mut offset = 0;
-        for (sql, _) in &self.statements {
-            let (shifted, count) = shift_placeholders(sql, offset);
-            joined.push_str(&shifted);
-            joined.push_str(";\n");
-            offset += count;
-        }
-        joined.push_str("commit;\n");
         let cached = self.cached;
-        let query = self.statements.into_iter().fold(
-            sqlx::query(&joined).persistent(cached),
-            |query, (_, bind)| bind(query),
-        );
+        let joined = self.joined_text("begin immediate;\n", "commit;\n");
+        let query = self.bind_all(&joined);
         let err = match query.fetch_all(&mut **connection).await {
             Ok(rows) => return Ok(rows),
             Err(err) => err,
@@ -164,11 +171,7 @@ impl Batch<'_> {
                 connection.close_on_drop();
             }
         }
-        if cached {
-            if let Err(clear) = connection.clear_cached_statements().await {
-                tracing::warn!(error = %clear, "emptying the statement cache failed");
-            }
-        }
+        forget_statements(&mut **connection, cached).await;
         let check_failed = err
             .as_database_error()
             .is_some_and(|db| db.message().contains(CHECK_CONSTRAINT));

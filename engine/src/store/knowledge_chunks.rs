@@ -236,29 +236,14 @@ mod tests {
     use super::*;
     use crate::knowledge::SourceKind;
     use crate::store::knowledge::{IndexedGeneration, NewDocument};
-    use crate::store::orgs::{NewOrganization, Plan};
 
     async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/kb.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (store, dir)
+        crate::store::test_support::sqlite_store().await
     }
 
     /// A document of a new organization whose generation 1 is live with one stored chunk.
     async fn live_document(store: &Store, text: &str) -> Chunk {
-        let org = store
-            .insert_organization(&NewOrganization {
-                name: "Shop".into(),
-                plan: Plan::Growth,
-                rate_limit_per_min: None,
-                monthly_conversation_quota: None,
-            })
-            .await
-            .unwrap()
-            .id;
+        let org = crate::store::test_support::organization(store).await;
         let new = NewDocument {
             id: DocumentId::new(),
             organization_id: org.clone(),

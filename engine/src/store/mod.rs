@@ -33,6 +33,7 @@
 //! - [`recording`] — the per-organization recording switch and recorded turns (replay).
 //! - [`users`] — dashboard team members, their sessions and the configuration audit log.
 //! - `wal` — the background WAL checkpointer (SQLite).
+//! - `test_support` (unit tests only) — a migrated SQLite store and an organization in it.
 //! - `cache` — in-process caches of the rows every turn reads (keys, customer ids, agent
 //!   configurations, the recording switch), with short times to live.
 //!
@@ -62,6 +63,8 @@ pub mod memory;
 pub mod messages;
 pub mod orgs;
 pub mod recording;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod turn_context;
 pub mod usage;
 pub mod users;

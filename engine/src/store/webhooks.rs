@@ -326,7 +326,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::orgs::{NewOrganization, Plan};
 
     /// The subscriptions a turn of `org` would queue deliveries for, as endpoint ids.
     async fn subscribed(store: &Store, org: &OrganizationId) -> Vec<String> {
@@ -343,21 +342,8 @@ mod tests {
 
     #[tokio::test]
     async fn every_endpoint_change_reaches_the_next_turn_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/w.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        let org = store
-            .insert_organization(&NewOrganization {
-                name: "Shop".into(),
-                plan: Plan::Growth,
-                rate_limit_per_min: None,
-                monthly_conversation_quota: None,
-            })
-            .await
-            .unwrap()
-            .id;
+        let (store, _dir) = crate::store::test_support::sqlite_store().await;
+        let org = crate::store::test_support::organization(&store).await;
         // Read (and, on SQLite, cached) before the endpoint exists.
         assert!(subscribed(&store, &org).await.is_empty());
         let new = NewWebhook {
