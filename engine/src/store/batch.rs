@@ -82,7 +82,7 @@ impl<'q> Batch<'q> {
         match query.fetch_all(&mut **tx).await {
             Ok(rows) => Ok(rows),
             Err(err) => {
-                forget_statements(&mut **tx, cached).await;
+                forget_statements(tx, cached).await;
                 Err(err.into())
             }
         }
@@ -171,7 +171,7 @@ impl Batch<'_> {
                 connection.close_on_drop();
             }
         }
-        forget_statements(&mut **connection, cached).await;
+        forget_statements(connection, cached).await;
         let check_failed = err
             .as_database_error()
             .is_some_and(|db| db.message().contains(CHECK_CONSTRAINT));
