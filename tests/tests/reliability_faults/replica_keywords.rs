@@ -13,7 +13,7 @@ use tests::{both_backends, send_json, spawn_app, Backend};
 
 use super::support::{
     assert_no_fault_wording, citation_titles, logs, request_id, text, upload_shop, Server, Target,
-    KNOWLEDGE,
+    GIFT_CARDS, KNOWLEDGE,
 };
 use super::vector::{
     add_document, assert_says_nothing_false, server_over_with, stop_and_release, wait_for_document,
@@ -21,8 +21,6 @@ use super::vector::{
 };
 use super::vector_restart::search;
 
-const GIFT_CARDS: &str =
-    "Gift cards are valid for three years and can be redeemed online and in the Munich store.";
 const QUESTION: &str = "How long are gift cards valid?";
 
 /// The titles of a keyword search's passages on `server`.

@@ -31,6 +31,25 @@ pub const SHOP: [(&str, &str); 3] = [
     ),
 ];
 
+/// The shop's questions, the fact each answer must hold and the document it must cite.
+pub const SHOP_QUESTIONS: [(&str, &str, &str); 3] = [
+    ("How much is express delivery?", "12 EUR", "Shipping"),
+    (
+        "When is the Munich store open on Saturday?",
+        "10:00 to 16:00",
+        "Opening hours",
+    ),
+    (
+        "When are refunds paid?",
+        "within 5 business days",
+        "Refund policy",
+    ),
+];
+
+/// A document beyond the shop's three (added during an outage, or on another replica).
+pub const GIFT_CARDS: &str =
+    "Gift cards are valid for three years and can be redeemed online and in the Munich store.";
+
 /// Words a customer must never see in an answer produced during a fault.
 pub const FAULT_WORDING: [&str; 9] = [
     "error",

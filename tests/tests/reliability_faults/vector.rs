@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 
 use super::support::{
     assert_no_fault_wording, citation_titles, closed_port, logs, request_id, text, upload_shop,
-    Server, Target, KNOWLEDGE,
+    Server, Target, KNOWLEDGE, SHOP_QUESTIONS,
 };
 
 /// The vector deadline in this suite.
@@ -309,19 +309,7 @@ async fn answers_degrade_to_keyword_retrieval_while_the_vector_index_is_down(bac
 
     for (mode, step) in [(REFUSE, "refused"), (HANG, "hanging")] {
         breakable.set(mode);
-        for (question, fact, title) in [
-            ("How much is express delivery?", "12 EUR", "Shipping"),
-            (
-                "When is the Munich store open on Saturday?",
-                "10:00 to 16:00",
-                "Opening hours",
-            ),
-            (
-                "When are refunds paid?",
-                "within 5 business days",
-                "Refund policy",
-            ),
-        ] {
+        for (question, fact, title) in SHOP_QUESTIONS {
             let rid = request_id(&format!("vector-{step}"));
             let (reply, took) = target.chat("cust-v", question, &rid).await;
             assert!(text(&reply).contains(fact), "{step}: {question}: {reply}");

@@ -23,7 +23,7 @@ use tests::{both_backends, send_json, spawn_app, Backend};
 
 use super::support::{
     assert_no_fault_wording, citation_titles, closed_port, logs, request_id, text, upload_shop,
-    Server, Target, KNOWLEDGE,
+    Server, Target, GIFT_CARDS, KNOWLEDGE, SHOP_QUESTIONS,
 };
 use super::vector::{
     add_document, assert_says_nothing_false, document, failed_attempt, readiness, server_over,
@@ -33,30 +33,11 @@ use super::vector::{
 /// What the database source logs when it loaded an organization's chunks.
 const LOADED: &str = "loaded the organization's chunks from the database";
 
-/// A document added while the index is down: its chunks stored, never indexed.
-const GIFT_CARDS: &str =
-    "Gift cards are valid for three years and can be redeemed online and in the Munich store.";
-
-/// The shop's questions, the fact each answer must hold and the document it must cite.
-const QUESTIONS: [(&str, &str, &str); 3] = [
-    ("How much is express delivery?", "12 EUR", "Shipping"),
-    (
-        "When is the Munich store open on Saturday?",
-        "10:00 to 16:00",
-        "Opening hours",
-    ),
-    (
-        "When are refunds paid?",
-        "within 5 business days",
-        "Refund policy",
-    ),
-];
-
 /// Asks every shop question on `target`; each must be answered from keywords with its
 /// citation. Returns the database source's log line of the first (the one that loaded).
 async fn answers_every_question(target: &Target<'_>, step: &str) -> String {
     let mut loaded = None;
-    for (question, fact, title) in QUESTIONS {
+    for (question, fact, title) in SHOP_QUESTIONS {
         let rid = request_id(step);
         let (reply, took) = target.chat("cust-restart", question, &rid).await;
         assert!(text(&reply).contains(fact), "{step}: {question}: {reply}");
