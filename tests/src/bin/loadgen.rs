@@ -221,7 +221,8 @@ async fn serve_for_wrk(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A wrk script posting `bodies` to the chat endpoint in turn.
+/// A wrk script posting `bodies` to the chat endpoint in turn and printing the latency tail
+/// (p99 to p99.99 and the maximum) when it ends.
 fn wrk_script(key: &str, bodies: &[serde_json::Value]) -> anyhow::Result<String> {
     let mut lua = String::from("-- written by loadgen serve\nlocal bodies = {\n");
     for body in bodies {
@@ -238,5 +239,14 @@ fn wrk_script(key: &str, bodies: &[serde_json::Value]) -> anyhow::Result<String>
          request = function()\n  n = n + 1\n  \
          return wrk.format(nil, \"{CHAT}\", nil, bodies[(n % #bodies) + 1])\nend\n"
     ));
+    // wrk's own summary stops at p99; the tail above it is printed as one line.
+    lua.push_str(
+        "done = function(summary, latency, requests)\n  \
+         local line = \"tail:\"\n  \
+         for _, p in ipairs({99, 99.5, 99.9, 99.99}) do\n    \
+         line = line .. string.format(\" p%s=%.2fms\", p, latency:percentile(p) / 1000)\n  \
+         end\n  \
+         print(line .. string.format(\" max=%.2fms\", latency.max / 1000))\nend\n",
+    );
     Ok(lua)
 }
