@@ -14,6 +14,7 @@ use engine::store::users::{Role, User};
 use serde::Deserialize;
 
 use super::html::{self, esc};
+use super::login_limit;
 use super::session::{self, PageError, PageResult};
 use crate::routes::widget::limits::client_ip;
 use crate::state::AppState;
@@ -136,8 +137,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> PageResu
         ));
     }
     let email = form.email.trim().to_lowercase();
-    let limits = &state.dashboard.login_limits;
-    if let Some(wait) = limits.blocked(&email, &ip) {
+    if let Some(wait) = login_limit::blocked(&state.store, &email, &ip).await? {
         tracing::warn!(ip = %ip, "sign-in refused: too many failed attempts");
         let mut response = with_login_cookie(
             &state,
@@ -162,7 +162,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> PageResu
     let user = match users::verify_credentials(&state.store, &email, &form.password).await {
         Ok(user) => user,
         Err(err) if err.kind() == engine::ErrorKind::Unauthorized => {
-            limits.record_failure(&email, &ip);
+            login_limit::record_failure(&state.store, &email, &ip).await?;
             return Ok(with_login_cookie(
                 &state,
                 &parts.headers,
@@ -178,7 +178,7 @@ pub async fn submit(State(state): State<AppState>, request: Request) -> PageResu
         }
         Err(err) => return Err(err.into()),
     };
-    limits.clear_email(&email);
+    login_limit::clear_email(&state.store, &email).await?;
     let ttl = state.dashboard.settings.session_ttl_ms;
     let opened = users::open_session(&state.store, &user, ttl).await?;
     tracing::info!(user = %user.id, "signed in to the dashboard");

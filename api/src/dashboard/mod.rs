@@ -44,11 +44,10 @@ use axum::Router;
 
 use crate::state::AppState;
 
-/// Shared dashboard state: settings and the sign-in limiter.
+/// Shared dashboard state: its settings (sign-in limits live in the database).
 #[derive(Debug, Default)]
 pub struct DashboardState {
     pub settings: settings::DashboardSettings,
-    pub login_limits: login_limit::LoginLimiter,
 }
 
 impl DashboardState {
@@ -56,7 +55,6 @@ impl DashboardState {
     pub fn from_env() -> anyhow::Result<DashboardState> {
         Ok(DashboardState {
             settings: settings::DashboardSettings::from_env(|name| std::env::var(name).ok())?,
-            login_limits: login_limit::LoginLimiter::default(),
         })
     }
 }

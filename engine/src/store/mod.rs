@@ -32,6 +32,7 @@
 //! - [`lifecycle`] — status changes and their log, human replies, CSAT, the inbox, auto-resolve.
 //! - [`recording`] — the per-organization recording switch and recorded turns (replay).
 //! - [`users`] — dashboard team members, their sessions and the configuration audit log.
+//! - [`sign_in_failures`] — failed dashboard sign-in attempts, shared by replicas.
 //! - `wal` — the background WAL checkpointer (SQLite).
 //! - `test_support` (unit tests only) — a migrated SQLite store and an organization in it.
 //! - `cache` — in-process caches of the rows every turn reads (keys, customer ids, agent
@@ -63,6 +64,7 @@ pub mod memory;
 pub mod messages;
 pub mod orgs;
 pub mod recording;
+pub mod sign_in_failures;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod turn_context;

@@ -1,10 +1,14 @@
 //! Two `blaigent` servers on one PostgreSQL database, as two replicas behind a load balancer:
-//! the rate limit, the widget's per-address limit and the free-plan quota hold across both, a conversation continues on
-//! either, every webhook event is delivered once and every ingestion job runs once.
+//! the rate limit, the widget's per-address limit, the dashboard's sign-in attempt limit and
+//! the free-plan quota hold across both, a conversation continues on either, every webhook
+//! event is delivered once and every ingestion job runs once.
 
 use std::time::Duration;
 
+use engine::ids::OrganizationId;
+use engine::service::users;
 use engine::store::orgs::Plan;
+use engine::store::users::Role;
 use serde_json::{json, Value};
 use tests::{send_json, spawn_app_with, Backend, TestApp, CHAT};
 
@@ -135,6 +139,70 @@ async fn the_widgets_per_address_limit_holds_across_replicas() {
     }
     assert_eq!(opened, 4, "sessions opened");
     assert!(refused[0] > 0 && refused[1] > 0, "{refused:?}");
+    b.stop().await;
+}
+
+/// Posts the dashboard's sign-in form on the server at `base` (opening the form first for its
+/// double-submit token); returns the status.
+async fn sign_in_on(base: &str, email: &str, password: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{base}/dashboard/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = form
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("blaigent_login_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("the form sets its token cookie")
+        .to_owned();
+    client
+        .post(format!("{base}/dashboard/login"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("blaigent_login_csrf={cookie}"),
+        )
+        .form(&[("email", email), ("password", password), ("_csrf", &cookie)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_on_one_replica_lock_the_account_on_the_other() {
+    let (a, b) = two_replicas().await;
+    let org = OrganizationId::parse(&a.org_id).unwrap();
+    let password = "correct horse battery";
+    users::create_user(
+        &a.state.store,
+        &org,
+        "owner@shop.example",
+        "",
+        Role::Owner,
+        password,
+    )
+    .await
+    .unwrap();
+
+    // Five wrong passwords, alternating between the replicas: the limit is five in all.
+    let bases = [a.base_url.clone(), b.base_url.clone()];
+    for i in 0..5 {
+        let status = sign_in_on(&bases[i % 2], "owner@shop.example", "guess guess").await;
+        assert_eq!(status, 401, "attempt {i}");
+    }
+    // Both replicas now refuse even the right password.
+    for base in &bases {
+        assert_eq!(sign_in_on(base, "owner@shop.example", password).await, 429);
+    }
     b.stop().await;
 }
 
