@@ -11,6 +11,11 @@
 //! conditional write found nothing to change. That makes a chat turn's writes one round trip
 //! instead of three.
 //!
+//! On PostgreSQL a batch can run as one statement instead ([`Batch::run_as_single_statement`]):
+//! every write a common table expression of one `with` query, which PostgreSQL applies
+//! atomically without a `begin` and `commit` of its own, so a continuing chat turn's writes
+//! are one round trip instead of five.
+//!
 //! Each statement is written with its own `$1, $2, ...` placeholders and a binder that binds
 //! exactly that many values, in order; the batch renumbers the placeholders when it joins the
 //! statements (sqlx's SQLite driver numbers `$N` across the whole execution). Binders bind
@@ -33,6 +38,9 @@ pub(crate) struct Batch<'q> {
     statements: Vec<(String, Binder<'q>)>,
     /// Keep SQLite's prepared statement for the next batch of the same text.
     cached: bool,
+    /// The statement that must return exactly one row for the batch to apply
+    /// ([`Batch::guard_last`]).
+    guarded: Option<usize>,
 }
 
 impl<'q> Batch<'q> {
@@ -41,6 +49,7 @@ impl<'q> Batch<'q> {
         Self {
             statements: Vec::new(),
             cached: false,
+            guarded: None,
         }
     }
 
@@ -54,6 +63,7 @@ impl<'q> Batch<'q> {
         Self {
             statements: Vec::new(),
             cached: true,
+            guarded: None,
         }
     }
 
@@ -64,6 +74,12 @@ impl<'q> Batch<'q> {
         bind: impl for<'s> FnOnce(AnyQuery<'s>) -> AnyQuery<'s> + Send + 'q,
     ) {
         self.statements.push((sql.into(), Box::new(bind)));
+    }
+
+    /// Marks the statement just pushed, which must have a `returning` clause, as the guard of
+    /// [`Batch::run_as_single_statement`]: the batch applies only when it returns one row.
+    pub(crate) fn guard_last(&mut self) {
+        self.guarded = self.statements.len().checked_sub(1);
     }
 
     /// Runs every statement in `tx` and returns the rows they return (a `returning` clause),
@@ -110,6 +126,53 @@ impl<'q> Batch<'q> {
         )
     }
 }
+
+impl Batch<'_> {
+    /// PostgreSQL: runs the whole batch as one statement on `pool`, each write a common table
+    /// expression (`with s0 as (...), s1 as (...) select ...`), applied atomically in one
+    /// round trip. Returns false, with nothing written, when the guarded statement
+    /// ([`Batch::guard_last`]) returned no row: the statement's final `select` divides by that
+    /// row count, and the division by zero undoes every write. The writes must not touch one
+    /// row twice (PostgreSQL applies all of them to the same snapshot).
+    pub(crate) async fn run_as_single_statement(self, pool: &sqlx::AnyPool) -> Result<bool> {
+        let guarded = self
+            .guarded
+            .ok_or_else(|| Error::internal("a single-statement batch needs a guarded statement"))?;
+        let mut joined = String::from("with ");
+        let mut offset = 0;
+        for (index, (sql, _)) in self.statements.iter().enumerate() {
+            let (shifted, count) = shift_placeholders(sql, offset);
+            if index > 0 {
+                joined.push_str(",\n");
+            }
+            joined.push_str(&format!("s{index} as ({shifted})"));
+            offset += count;
+        }
+        joined.push_str(&format!(
+            "\nselect 1 / (select count(*)::integer from s{guarded}) as applied"
+        ));
+        let query = self
+            .statements
+            .into_iter()
+            .fold(sqlx::query(&joined), |query, (_, bind)| bind(query));
+        match query.execute(pool).await {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_database_error()
+                    .and_then(|db| db.code())
+                    .is_some_and(|code| code == DIVISION_BY_ZERO) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// PostgreSQL's SQLSTATE for a division by zero: how [`Batch::run_as_single_statement`]
+/// learns that its guard found no row.
+const DIVISION_BY_ZERO: &str = "22012";
 
 /// After a failed execution of a cached batch, empties the connection's statement cache: a
 /// multi-statement text stopped half-way would resume mid-way on its next use.
