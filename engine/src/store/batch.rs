@@ -106,16 +106,21 @@ impl<'q> Batch<'q> {
 
     /// Every statement as one text, placeholders renumbered, between `before` and `after`.
     fn joined_text(&self, before: &str, after: &str) -> String {
-        let mut joined = String::from(before);
+        let statements = self.join_statements(|_, sql| format!("{sql};\n"), "");
+        format!("{before}{statements}{after}")
+    }
+
+    /// Every statement with its placeholders renumbered for the joined text, passed with its
+    /// index through `wrap`, and joined with `separator`.
+    fn join_statements(&self, wrap: impl Fn(usize, &str) -> String, separator: &str) -> String {
         let mut offset = 0;
-        for (sql, _) in &self.statements {
+        let mut pieces = Vec::with_capacity(self.statements.len());
+        for (index, (sql, _)) in self.statements.iter().enumerate() {
             let (shifted, count) = shift_placeholders(sql, offset);
-            joined.push_str(&shifted);
-            joined.push_str(";\n");
+            pieces.push(wrap(index, &shifted));
             offset += count;
         }
-        joined.push_str(after);
-        joined
+        pieces.join(separator)
     }
 
     /// `joined` (from [`Batch::joined_text`]) with every statement's values bound, in order.
@@ -138,19 +143,10 @@ impl Batch<'_> {
         let guarded = self
             .guarded
             .ok_or_else(|| Error::internal("a single-statement batch needs a guarded statement"))?;
-        let mut joined = String::from("with ");
-        let mut offset = 0;
-        for (index, (sql, _)) in self.statements.iter().enumerate() {
-            let (shifted, count) = shift_placeholders(sql, offset);
-            if index > 0 {
-                joined.push_str(",\n");
-            }
-            joined.push_str(&format!("s{index} as ({shifted})"));
-            offset += count;
-        }
-        joined.push_str(&format!(
-            "\nselect 1 / (select count(*)::integer from s{guarded}) as applied"
-        ));
+        let writes = self.join_statements(|index, sql| format!("s{index} as ({sql})"), ",\n");
+        let joined = format!(
+            "with {writes}\nselect 1 / (select count(*)::integer from s{guarded}) as applied"
+        );
         let query = self
             .statements
             .into_iter()
