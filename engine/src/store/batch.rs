@@ -290,11 +290,11 @@ mod tests {
     #[tokio::test]
     async fn a_batch_runs_its_statements_in_order_with_their_own_values() {
         {
-            let path = std::env::temp_dir()
-                .join(format!("blaigent-batch-{}.db", crate::ids::fresh_suffix()));
-            let store = crate::store::Store::connect(&format!("sqlite://{}", path.display()))
-                .await
-                .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let store =
+                crate::store::Store::connect(&format!("sqlite://{}/b.db", dir.path().display()))
+                    .await
+                    .unwrap();
             sqlx::query("create table t (id bigint primary key, name text)")
                 .execute(store.pool())
                 .await

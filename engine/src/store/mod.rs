@@ -353,11 +353,11 @@ mod tests {
 
     #[test]
     fn sqlite_urls_gain_create_mode_and_keep_their_path() {
-        let dir = tempfile_dir();
-        let url = format!("sqlite://{}/nested/x.db", dir.display());
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/nested/x.db", dir.path().display());
         let prepared = prepare_sqlite_url(&url).unwrap();
         assert_eq!(prepared, format!("{url}?mode=rwc"));
-        assert!(dir.join("nested").is_dir());
+        assert!(dir.path().join("nested").is_dir());
     }
 
     #[test]
@@ -368,20 +368,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_fresh_sqlite_file_is_created_and_migrated() {
-        let dir = tempfile_dir();
-        let url = format!("sqlite://{}/data/blaigent.db", dir.display());
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/data/blaigent.db", dir.path().display());
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
         store.ping().await.unwrap();
-        assert!(dir.join("data/blaigent.db").is_file());
+        assert!(dir.path().join("data/blaigent.db").is_file());
         // Migrating twice is a no-op.
         store.migrate().await.unwrap();
-    }
-
-    fn tempfile_dir() -> std::path::PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("blaigent-store-{}", crate::ids::fresh_suffix()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }
