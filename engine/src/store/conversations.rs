@@ -264,11 +264,10 @@ impl Store {
         // long way (below), which reads the status inside the transaction.
         let mut first_attempt = 0;
         if record.new_conversation.is_none() {
-            let written = match self.dialect() {
-                Dialect::Sqlite => self.write_turn_at_once(record, &endpoints).await?,
-                Dialect::Postgres => self.write_turn_as_one_statement(record, &endpoints).await?,
-            };
-            match written {
+            match self
+                .write_turn_in_one_round_trip(record, &endpoints)
+                .await?
+            {
                 Some(queued) => return Ok(queued),
                 None => first_attempt = 1,
             }
@@ -308,58 +307,39 @@ impl Store {
         ))
     }
 
-    /// SQLite: the turn's writes for the status read when the turn began, as one execution
-    /// on the writer connection that begins, writes and commits. A check right after the
-    /// conversation update fails the execution when that update found another status (a human
-    /// or the auto-resolver changed it while the agent worked): then everything is rolled back
-    /// and `None` returned. Saves the two round trips of a separate `begin` and `commit`.
-    async fn write_turn_at_once(
+    /// The turn's writes for the status read when the turn began, in one round trip. On
+    /// SQLite one execution on the writer connection that begins, writes and commits
+    /// ([`Batch::run_as_transaction`]), with a check right after the conversation update; on
+    /// PostgreSQL one statement ([`Batch::run_as_single_statement`]) guarded by that update.
+    /// When the update found another status (a human or the auto-resolver changed it while the
+    /// agent worked) nothing is written and `None` returned. Saves the round trips of a
+    /// separate `begin` and `commit` (on PostgreSQL, of each write too).
+    async fn write_turn_in_one_round_trip(
         &self,
         record: &TurnRecord,
         endpoints: &[Subscription],
     ) -> Result<Option<usize>> {
-        let mut batch = Batch::cached();
-        let queued = push_turn(
-            &mut batch,
-            record,
-            record.status_before,
-            endpoints,
-            Guard::Check,
-        )?;
-        let mut connection = self.writer().acquire().await?;
-        match batch.run_as_transaction(&mut connection).await {
-            Ok(_) => Ok(Some(queued)),
-            Err(BatchFailure::CheckFailed) => {
-                tracing::debug!("the conversation's status changed during the turn");
-                Ok(None)
+        let (mut batch, guard) = match self.dialect() {
+            Dialect::Sqlite => (Batch::cached(), Guard::Check),
+            Dialect::Postgres => (Batch::new(), Guard::Returning),
+        };
+        let queued = push_turn(&mut batch, record, record.status_before, endpoints, guard)?;
+        let applied = match self.dialect() {
+            Dialect::Sqlite => {
+                let mut connection = self.writer().acquire().await?;
+                match batch.run_as_transaction(&mut connection).await {
+                    Ok(_) => true,
+                    Err(BatchFailure::CheckFailed) => false,
+                    Err(BatchFailure::Error(err)) => return Err(err),
+                }
             }
-            Err(BatchFailure::Error(err)) => Err(err),
-        }
-    }
-
-    /// PostgreSQL: the turn's writes for the status read when the turn began, as one
-    /// statement ([`Batch::run_as_single_statement`]). When the conversation update found
-    /// another status nothing is written and `None` returned. One round trip instead of the
-    /// five of `begin`, three writes and `commit`.
-    async fn write_turn_as_one_statement(
-        &self,
-        record: &TurnRecord,
-        endpoints: &[Subscription],
-    ) -> Result<Option<usize>> {
-        let mut batch = Batch::new();
-        let queued = push_turn(
-            &mut batch,
-            record,
-            record.status_before,
-            endpoints,
-            Guard::Returning,
-        )?;
-        if batch.run_as_single_statement(self.pool()).await? {
-            Ok(Some(queued))
-        } else {
+            Dialect::Postgres => batch.run_as_single_statement(self.pool()).await?,
+        };
+        if !applied {
             tracing::debug!("the conversation's status changed during the turn");
-            Ok(None)
+            return Ok(None);
         }
+        Ok(Some(queued))
     }
 
     /// The conversation's status inside `tx`, locked until the transaction ends (SQLite's
