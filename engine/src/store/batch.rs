@@ -287,42 +287,8 @@ mod tests {
         assert_eq!((sql.as_str(), count), ("select 1", 0));
     }
 
-    #[tokio::test]
-    async fn a_batch_runs_its_statements_in_order_with_their_own_values() {
-        {
-            let dir = tempfile::tempdir().unwrap();
-            let store =
-                crate::store::Store::connect(&format!("sqlite://{}/b.db", dir.path().display()))
-                    .await
-                    .unwrap();
-            sqlx::query("create table t (id bigint primary key, name text)")
-                .execute(store.pool())
-                .await
-                .unwrap();
-            let mut tx = store.begin().await.unwrap();
-            let mut batch = Batch::new();
-            batch.push("insert into t (id, name) values ($1, $2)", |q| {
-                q.bind(1_i64).bind("one")
-            });
-            batch.push("insert into t (id, name) values ($1, $2)", |q| {
-                q.bind(2_i64).bind("two")
-            });
-            batch.push("update t set name = $2 where id = $1 returning id", |q| {
-                q.bind(2_i64).bind("deux")
-            });
-            let rows = batch.run(&mut tx).await.unwrap();
-            tx.commit().await.unwrap();
-            assert_eq!(rows.len(), 1, "only the update returns a row");
-            let names: Vec<(i64, String)> = sqlx::query_as("select id, name from t order by id")
-                .fetch_all(store.pool())
-                .await
-                .unwrap();
-            assert_eq!(names, vec![(1, "one".into()), (2, "deux".into())]);
-        }
-    }
-
-    #[tokio::test]
-    async fn a_batch_with_its_own_transaction_commits_or_leaves_nothing() {
+    /// A SQLite store in a temporary folder (keep the folder alive) with an empty table `t`.
+    async fn store_with_table() -> (crate::store::Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store =
             crate::store::Store::connect(&format!("sqlite://{}/b.db", dir.path().display()))
@@ -332,6 +298,36 @@ mod tests {
             .execute(store.writer())
             .await
             .unwrap();
+        (store, dir)
+    }
+
+    #[tokio::test]
+    async fn a_batch_runs_its_statements_in_order_with_their_own_values() {
+        let (store, _dir) = store_with_table().await;
+        let mut tx = store.begin().await.unwrap();
+        let mut batch = Batch::new();
+        batch.push("insert into t (id, name) values ($1, $2)", |q| {
+            q.bind(1_i64).bind("one")
+        });
+        batch.push("insert into t (id, name) values ($1, $2)", |q| {
+            q.bind(2_i64).bind("two")
+        });
+        batch.push("update t set name = $2 where id = $1 returning id", |q| {
+            q.bind(2_i64).bind("deux")
+        });
+        let rows = batch.run(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(rows.len(), 1, "only the update returns a row");
+        let names: Vec<(i64, String)> = sqlx::query_as("select id, name from t order by id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(names, vec![(1, "one".into()), (2, "deux".into())]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_its_own_transaction_commits_or_leaves_nothing() {
+        let (store, _dir) = store_with_table().await;
         sqlx::query("insert into t (id, name) values (1, 'one')")
             .execute(store.writer())
             .await
