@@ -14,6 +14,11 @@
 //! - in Redis ([`redis_buckets`], `BLAIGENT_REDIS_URL`): the same bucket as one atomic Lua
 //!   script per request, which takes the per-request write off the database.
 //!
+//! With a shared store, a bucket with a large limit (at least [`leases::LEASE_FROM`] per
+//! minute) is charged a tenth of a second's worth of tokens at a time, which this replica
+//! then spends from memory ([`leases`]): the shared limit still holds, and a busy
+//! organization costs one round trip per lease instead of one per request.
+//!
 //! If the shared store cannot be reached (the database or Redis is failing), the request is
 //! charged to a bucket in this process instead, with a warning when that starts and a note
 //! when the store answers again: during the outage each replica enforces the full limit on
@@ -21,6 +26,7 @@
 //! refusing traffic that would otherwise succeed or letting it through unlimited. With the
 //! database limiter the request's own queries then fail with a 503 anyway.
 
+pub mod leases;
 pub mod redis_buckets;
 
 use std::collections::HashMap;
@@ -34,6 +40,7 @@ use engine::service::lifecycle::AbortOnDrop;
 use engine::store::limits::BucketState;
 use engine::store::{now_ms, Dialect, Store};
 
+use self::leases::{lease_size, Leases};
 use self::redis_buckets::RedisBuckets;
 
 /// The verdict on one request, with what the `X-RateLimit-*` headers report.
@@ -135,6 +142,8 @@ pub struct RateLimiter {
     shared: Option<SharedBuckets>,
     /// The buckets of the in-process limiter, and the fallback of a shared one.
     local: LocalBuckets,
+    /// Tokens taken from the shared buckets ahead of time ([`leases`]).
+    leases: Leases,
     /// Whether the shared store failed on its last call (to warn once per outage).
     failing: AtomicBool,
 }
@@ -168,6 +177,7 @@ impl RateLimiter {
         RateLimiter {
             shared,
             local: Mutex::default(),
+            leases: Leases::default(),
             failing: AtomicBool::new(false),
         }
     }
@@ -228,22 +238,28 @@ impl RateLimiter {
         ))
     }
 
-    /// Takes one token from the bucket `key` of `limit_per_min`.
+    /// Takes one token from the bucket `key` of `limit_per_min`: from this replica's lease
+    /// on it when it holds one, else from the shared store (taking a new lease), else from
+    /// this process's bucket.
     #[tracing::instrument(skip_all, fields(limiter = self.kind()))]
     pub async fn check_key(&self, key: &str, limit_per_min: u32) -> Decision {
         let limit = limit_per_min.max(1);
         let Some(shared) = &self.shared else {
             return check_memory(&self.local, key, limit, Instant::now());
         };
+        if let Some(spent) = self.leases.spend(key, limit, Instant::now()) {
+            return Decision::from_tokens(true, limit, spent.tokens_left);
+        }
         let capacity = f64::from(limit);
         let per_ms = capacity / 60_000.0;
+        let want = lease_size(limit);
         let taken: Result<BucketState, String> = match shared {
             SharedBuckets::Database(store) => store
-                .take_token(key, capacity, per_ms, now_ms())
+                .take_tokens(key, capacity, per_ms, now_ms(), want)
                 .await
                 .map_err(|err| err.chain()),
             SharedBuckets::Redis(redis) => redis
-                .take_token(key, capacity, per_ms)
+                .take_tokens(key, capacity, per_ms, want)
                 .await
                 .map_err(|err| format!("{err:#}")),
         };
@@ -255,7 +271,11 @@ impl RateLimiter {
                         "the shared rate limiter answers again"
                     );
                 }
-                Decision::from_tokens(state.allowed, limit, state.tokens)
+                // The request spends the first token granted; this replica keeps the rest.
+                let kept = state.granted.saturating_sub(1);
+                self.leases
+                    .keep(key, limit, kept, state.tokens, Instant::now());
+                Decision::from_tokens(state.allowed(), limit, state.tokens + f64::from(kept))
             }
             Err(error) => {
                 if self.failing.swap(true, Ordering::Relaxed) {
@@ -476,5 +496,82 @@ mod tests {
             "the fallback bucket did not limit: {refused:?}"
         );
         assert!(limiter.failing.load(Ordering::Relaxed));
+    }
+
+    /// The stored bucket `key`: its tokens and when it was last charged.
+    async fn stored_bucket(store: &Store, key: &str) -> (f64, i64) {
+        sqlx::query_as("select tokens, updated_at from rate_limit_buckets where bucket_key = $1")
+            .bind(key)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_busy_bucket_is_charged_once_per_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let replica = RateLimiter::shared(store.clone());
+        let org = OrganizationId::new();
+        let key = format!("org:{}", org.as_str());
+        // 60,000 a minute: leases of 100.
+        let first = replica.check(&org, 60_000).await;
+        assert!(first.allowed);
+        assert_eq!(first.remaining, 59_999);
+        let (tokens, charged_at) = stored_bucket(&store, &key).await;
+        assert_eq!(
+            tokens, 59_900.0,
+            "the whole lease is taken from the shared bucket"
+        );
+        for _ in 1..100 {
+            assert!(replica.check(&org, 60_000).await.allowed);
+        }
+        assert_eq!(
+            stored_bucket(&store, &key).await,
+            (tokens, charged_at),
+            "the lease's requests did not touch the shared bucket"
+        );
+        assert!(replica.check(&org, 60_000).await.allowed);
+        let (after, _) = stored_bucket(&store, &key).await;
+        assert!(after < tokens, "the 101st request takes a new lease");
+        // A small limit is charged request by request, as before.
+        let small = OrganizationId::new();
+        replica.check(&small, 600).await;
+        let (tokens, _) = stored_bucket(&store, &format!("org:{}", small.as_str())).await;
+        assert_eq!(tokens, 599.0);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn replicas_with_leases_together_stay_within_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let replicas = [
+            RateLimiter::shared(store.clone()),
+            RateLimiter::shared(store.clone()),
+        ];
+        let org = OrganizationId::new();
+        // 1,200 a minute: leases of 2, and 20 tokens a second refill while the test runs.
+        let started = Instant::now();
+        let mut allowed = 0;
+        for i in 0..1_400 {
+            if replicas[i % 2].check(&org, 1_200).await.allowed {
+                allowed += 1;
+            }
+        }
+        let refilled = (started.elapsed().as_secs_f64() * 20.0).ceil() as usize;
+        assert!(
+            allowed <= 1_200 + refilled,
+            "{allowed} allowed, more than the limit and {refilled} refilled tokens"
+        );
+        // At most one lease per replica goes unspent.
+        assert!(allowed >= 1_200 - 2 * 2, "{allowed} allowed");
+        store.close().await;
     }
 }

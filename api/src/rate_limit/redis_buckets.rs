@@ -26,12 +26,14 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(250);
 /// Prefix of every key this limiter writes, so a Redis shared with other programs stays tidy.
 pub const KEY_PREFIX: &str = "blaigent:ratelimit:";
 
-/// Takes one token from bucket `KEYS[1]` of `ARGV[1]` tokens refilling at `ARGV[2]` tokens
-/// per millisecond; returns `{allowed (0/1), tokens left (as a string: Lua numbers become
-/// integers in replies)}`. A clock behind the stored one refills nothing.
-const TAKE_TOKEN: &str = r"
+/// Takes `ARGV[3]` tokens (or one when fewer are left, or none) from bucket `KEYS[1]` of
+/// `ARGV[1]` tokens refilling at `ARGV[2]` tokens per millisecond; returns `{tokens granted,
+/// tokens left (as a string: Lua numbers become integers in replies)}`. A clock behind the
+/// stored one refills nothing.
+const TAKE_TOKENS: &str = r"
 local capacity = tonumber(ARGV[1])
 local per_ms = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local stored = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -48,15 +50,17 @@ end
 if tokens > capacity then
   tokens = capacity
 end
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+local granted = 0
+if tokens >= want then
+  granted = want
+elseif tokens >= 1 then
+  granted = 1
 end
+tokens = tokens - granted
 local left = string.format('%.17g', tokens)
 redis.call('HSET', KEYS[1], 'tokens', left, 'at', at)
 redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) / per_ms) + 1000)
-return {allowed, left}
+return {granted, left}
 ";
 
 /// A handle on the Redis that holds the buckets; cheap to clone.
@@ -94,25 +98,27 @@ impl RedisBuckets {
             .with_context(|| format!("setting up the Redis connection to {shown}"))?;
         Ok(RedisBuckets {
             connection,
-            script: redis::Script::new(TAKE_TOKEN),
+            script: redis::Script::new(TAKE_TOKENS),
             shown,
         })
     }
 
-    /// Takes one token from bucket `key` of `capacity` tokens refilling at `per_ms` tokens
-    /// per millisecond.
-    #[tracing::instrument(skip_all)]
-    pub async fn take_token(
+    /// Takes `want` tokens (or one when fewer are left, or none) from bucket `key` of
+    /// `capacity` tokens refilling at `per_ms` tokens per millisecond.
+    #[tracing::instrument(skip_all, fields(want))]
+    pub async fn take_tokens(
         &self,
         key: &str,
         capacity: f64,
         per_ms: f64,
+        want: u32,
     ) -> anyhow::Result<BucketState> {
+        let want = want.clamp(1, (capacity as u32).max(1));
         let mut connection = self.connection.clone();
         let mut invocation = self.script.key(format!("{KEY_PREFIX}{key}"));
-        invocation.arg(capacity).arg(per_ms);
+        invocation.arg(capacity).arg(per_ms).arg(want);
         let call = invocation.invoke_async::<(i64, String)>(&mut connection);
-        let (allowed, left) = tokio::time::timeout(CALL_TIMEOUT, call)
+        let (granted, left) = tokio::time::timeout(CALL_TIMEOUT, call)
             .await
             .map_err(|_| anyhow::anyhow!("no answer within {CALL_TIMEOUT:?}"))
             .and_then(|result| result.map_err(anyhow::Error::from))
@@ -121,7 +127,7 @@ impl RedisBuckets {
             .parse()
             .with_context(|| format!("the Redis rate-limit script returned '{left}'"))?;
         Ok(BucketState {
-            allowed: allowed == 1,
+            granted: u32::try_from(granted).unwrap_or(0),
             tokens,
         })
     }
@@ -136,7 +142,7 @@ mod tests {
         let url = std::env::var("BLAIGENT_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
         let buckets = RedisBuckets::new(&url).ok()?;
-        match buckets.take_token("probe", 1.0, 1.0).await {
+        match buckets.take_tokens("probe", 1.0, 1.0, 1).await {
             Ok(_) => Some(buckets),
             Err(err) => {
                 eprintln!("NOTICE: skipped, no Redis at {url}: {err:#}");
@@ -152,12 +158,30 @@ mod tests {
         let key = format!("test:{}", engine::ids::fresh_suffix());
         let per_ms = 3.0 / 60_000.0;
         for (i, handle) in [&a, &b, &a].into_iter().enumerate() {
-            let state = handle.take_token(&key, 3.0, per_ms).await.unwrap();
-            assert!(state.allowed, "request {i}");
+            let state = handle.take_tokens(&key, 3.0, per_ms, 1).await.unwrap();
+            assert!(state.allowed(), "request {i}");
         }
-        let refused = b.take_token(&key, 3.0, per_ms).await.unwrap();
-        assert!(!refused.allowed);
+        let refused = b.take_tokens(&key, 3.0, per_ms, 1).await.unwrap();
+        assert!(!refused.allowed());
         assert!(refused.tokens < 1.0, "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lease_gets_all_it_asks_for_then_one_then_none() {
+        let Some(buckets) = local_redis().await else {
+            return;
+        };
+        let key = format!("test:{}", engine::ids::fresh_suffix());
+        // One token a minute: nothing refills while the test runs.
+        let per_ms = 1.0 / 60_000.0;
+        let lease = buckets.take_tokens(&key, 12.0, per_ms, 10).await.unwrap();
+        assert_eq!(lease.granted, 10);
+        assert!((1.9..2.1).contains(&lease.tokens), "{lease:?}");
+        let short = buckets.take_tokens(&key, 12.0, per_ms, 10).await.unwrap();
+        assert_eq!(short.granted, 1);
+        buckets.take_tokens(&key, 12.0, per_ms, 10).await.unwrap();
+        let empty = buckets.take_tokens(&key, 12.0, per_ms, 10).await.unwrap();
+        assert_eq!(empty.granted, 0, "{empty:?}");
     }
 
     #[tokio::test]
@@ -165,7 +189,7 @@ mod tests {
         // Port 1 on loopback: nothing listens, the connection is refused at once.
         let buckets = RedisBuckets::new("redis://:hunter2@127.0.0.1:1").unwrap();
         let started = std::time::Instant::now();
-        let err = buckets.take_token("k", 1.0, 1.0).await.unwrap_err();
+        let err = buckets.take_tokens("k", 1.0, 1.0, 1).await.unwrap_err();
         let shown = format!("{err:#}");
         assert!(shown.contains("127.0.0.1:1"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");

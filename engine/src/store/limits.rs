@@ -1,9 +1,12 @@
 //! Shared token buckets: the rate limiter that several replicas on one database agree on.
 //!
 //! A bucket holds `capacity` tokens and refills continuously at `per_ms` tokens per
-//! millisecond; each request takes one. The whole read-refill-take step is one upsert, so two
-//! replicas charging the same bucket at the same moment are serialised by the row lock
-//! (PostgreSQL) or the single writer (SQLite) and can never both spend the last token.
+//! millisecond; each request takes one. A replica may ask for several at once (a lease it
+//! spends on its next requests without asking again: see the API's rate limiter): it gets
+//! all it asked for, or one when fewer are left, or none. The whole read-refill-take step is
+//! one upsert, so two replicas charging the same bucket at the same moment are serialised by
+//! the row lock (PostgreSQL) or the single writer (SQLite) and can never both spend the last
+//! token. The row's `last_allowed` column holds how many tokens the last upsert granted.
 //! Portable SQL: `case` instead of `least`/`greatest`, which SQLite lacks.
 //!
 //! On PostgreSQL the upsert commits without waiting for the log to reach the disk
@@ -21,10 +24,17 @@ use crate::error::Result;
 /// A bucket's state right after one request was charged.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BucketState {
-    /// Whether this request got a token.
-    pub allowed: bool,
+    /// How many tokens this request got: what it asked for, one, or none.
+    pub granted: u32,
     /// Tokens left after this request.
     pub tokens: f64,
+}
+
+impl BucketState {
+    /// Whether the request got at least the one token it needs itself.
+    pub fn allowed(&self) -> bool {
+        self.granted > 0
+    }
 }
 
 /// The refilled content of the stored bucket, capped at the capacity (`$2`), at time `$3`
@@ -34,47 +44,59 @@ const REFILLED: &str = "(case when rate_limit_buckets.tokens + \
      then $2 else rate_limit_buckets.tokens + \
      (case when $3 > rate_limit_buckets.refilled_at then $3 - rate_limit_buckets.refilled_at else 0 end) * $4 end)";
 
+/// How many of the `$5` tokens asked for the refilled bucket grants: all of them, one, or none.
+fn granted() -> String {
+    format!("(case when {REFILLED} >= $5 then $5 when {REFILLED} >= 1 then 1 else 0 end)")
+}
+
 impl Store {
-    /// Takes one token from bucket `key` (created full when missing) at `now_ms`, for a
-    /// bucket of `capacity` tokens refilling at `per_ms` tokens per millisecond.
-    #[tracing::instrument(skip_all)]
-    pub async fn take_token(
+    /// Takes `want` tokens (at least one) from bucket `key` (created full when missing) at
+    /// `now_ms`, for a bucket of `capacity` tokens refilling at `per_ms` tokens per
+    /// millisecond: all of them when the bucket holds that many, else one when it holds one,
+    /// else none.
+    #[tracing::instrument(skip_all, fields(want))]
+    pub async fn take_tokens(
         &self,
         key: &str,
         capacity: f64,
         per_ms: f64,
         now_ms: i64,
+        want: u32,
     ) -> Result<BucketState> {
+        // A new bucket grants the lease out of its capacity: never more than that.
+        let want = want.clamp(1, (capacity as u32).max(1));
         // The new row's values; on PostgreSQL selected next to `set_config`, which turns off
         // `synchronous_commit` for this statement's own transaction (module docs).
         let values = match self.dialect() {
-            Dialect::Sqlite => "values ($1, $2 - 1, $3, 1, $3, $3)",
+            Dialect::Sqlite => "values ($1, $2 - $5, $3, $5, $3, $3)",
             Dialect::Postgres => {
-                "select $1, $2 - 1, $3, 1, $3, $3 \
+                "select $1, $2 - $5, $3, $5, $3, $3 \
                  from (select set_config('synchronous_commit', 'off', true)) relaxed"
             }
         };
+        let granted = granted();
         let sql = format!(
             "insert into rate_limit_buckets \
              (bucket_key, tokens, refilled_at, last_allowed, created_at, updated_at) \
              {values} \
              on conflict (bucket_key) do update set \
-             tokens = case when {REFILLED} >= 1 then {REFILLED} - 1 else {REFILLED} end, \
-             last_allowed = case when {REFILLED} >= 1 then 1 else 0 end, \
+             tokens = {REFILLED} - {granted}, \
+             last_allowed = {granted}, \
              refilled_at = case when $3 > rate_limit_buckets.refilled_at then $3 \
                  else rate_limit_buckets.refilled_at end, \
              updated_at = $3 \
              returning tokens, last_allowed"
         );
-        let (tokens, allowed): (f64, i64) = sqlx::query_as(&sql)
+        let (tokens, granted): (f64, i64) = sqlx::query_as(&sql)
             .bind(key)
             .bind(capacity)
             .bind(now_ms)
             .bind(per_ms)
+            .bind(i64::from(want))
             .fetch_one(self.writer())
             .await?;
         Ok(BucketState {
-            allowed: allowed == 1,
+            granted: u32::try_from(granted).unwrap_or(0),
             tokens,
         })
     }
@@ -111,42 +133,73 @@ mod tests {
         let (store, _dir) = store().await;
         let per_ms = 3.0 / 60_000.0;
         for i in 0..3 {
-            let s = store.take_token("org:a", 3.0, per_ms, 1_000).await.unwrap();
-            assert!(s.allowed, "request {i}");
+            let s = store
+                .take_tokens("org:a", 3.0, per_ms, 1_000, 1)
+                .await
+                .unwrap();
+            assert!(s.allowed(), "request {i}");
         }
-        let refused = store.take_token("org:a", 3.0, per_ms, 1_000).await.unwrap();
-        assert!(!refused.allowed);
+        let refused = store
+            .take_tokens("org:a", 3.0, per_ms, 1_000, 1)
+            .await
+            .unwrap();
+        assert!(!refused.allowed());
         // One token per 20 s at 3 per minute.
         let later = store
-            .take_token("org:a", 3.0, per_ms, 21_000)
+            .take_tokens("org:a", 3.0, per_ms, 21_000, 1)
             .await
             .unwrap();
-        assert!(later.allowed);
+        assert!(later.allowed());
         assert!(later.tokens < 1.0);
         let other = store
-            .take_token("org:b", 3.0, per_ms, 21_000)
+            .take_tokens("org:b", 3.0, per_ms, 21_000, 1)
             .await
             .unwrap();
-        assert!(other.allowed);
+        assert!(other.allowed());
     }
 
     #[tokio::test]
     async fn a_clock_behind_the_stored_one_refills_nothing() {
         let (store, _dir) = store().await;
         let per_ms = 1.0 / 60_000.0;
-        assert!(
-            store
-                .take_token("k", 1.0, per_ms, 100_000)
+        assert!(store
+            .take_tokens("k", 1.0, per_ms, 100_000, 1)
+            .await
+            .unwrap()
+            .allowed());
+        assert!(!store
+            .take_tokens("k", 1.0, per_ms, 1_000, 1)
+            .await
+            .unwrap()
+            .allowed());
+    }
+
+    #[tokio::test]
+    async fn a_lease_gets_all_it_asks_for_then_one_then_none() {
+        let (store, _dir) = store().await;
+        let per_ms = 25.0 / 60_000.0;
+        let lease = store.take_tokens("k", 25.0, per_ms, 0, 10).await.unwrap();
+        assert_eq!(lease.granted, 10);
+        assert_eq!(lease.tokens, 15.0);
+        let lease = store.take_tokens("k", 25.0, per_ms, 0, 10).await.unwrap();
+        assert_eq!((lease.granted, lease.tokens), (10, 5.0));
+        // Fewer left than asked for: the request still gets its own token.
+        let short = store.take_tokens("k", 25.0, per_ms, 0, 10).await.unwrap();
+        assert_eq!((short.granted, short.tokens), (1, 4.0));
+        for _ in 0..4 {
+            assert!(store
+                .take_tokens("k", 25.0, per_ms, 0, 10)
                 .await
                 .unwrap()
-                .allowed
-        );
-        assert!(
-            !store
-                .take_token("k", 1.0, per_ms, 1_000)
-                .await
-                .unwrap()
-                .allowed
-        );
+                .allowed());
+        }
+        let empty = store.take_tokens("k", 25.0, per_ms, 0, 10).await.unwrap();
+        assert_eq!((empty.granted, empty.tokens), (0, 0.0));
+        // A new bucket starts full and grants the lease out of it.
+        let fresh = store
+            .take_tokens("other", 25.0, per_ms, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!((fresh.granted, fresh.tokens), (10, 15.0));
     }
 }
