@@ -223,6 +223,7 @@ async fn turn_latency(store: &Store, turns: usize) -> anyhow::Result<()> {
             handoff: false,
             events,
             status_before: ConversationStatus::Open,
+            webhook_subscriptions: None,
         };
         let started = Instant::now();
         store.record_turn(record).await?;

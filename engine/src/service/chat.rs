@@ -95,55 +95,63 @@ pub async fn chat(
     let org = &caller.organization_id;
     let customer_record_id = store.ensure_customer(org, &input.customer_id).await?;
 
-    let (conversation_id, new_conversation, history, status_before) = match &input.session_id {
-        Some(session) => {
-            let id = super::conversations::parse_conversation_id(session)
-                .map_err(|_| session_not_found(session))?;
-            // One read: the history is dropped if the conversation is not this customer's or
-            // a human holds it.
-            let context = store
-                .turn_context(org, &id, HISTORY_MESSAGES)
-                .await?
-                .filter(|c| c.customer_record_id == customer_record_id)
-                .ok_or_else(|| session_not_found(session))?;
-            // While a human holds the conversation the agent stays quiet.
-            if matches!(
-                context.status,
-                ConversationStatus::PendingHuman | ConversationStatus::Human
-            ) {
-                let conversation = store
-                    .conversation(org, &id)
+    let (conversation_id, new_conversation, history, status_before, webhook_subscriptions) =
+        match &input.session_id {
+            Some(session) => {
+                let id = super::conversations::parse_conversation_id(session)
+                    .map_err(|_| session_not_found(session))?;
+                // One read: the history is dropped if the conversation is not this customer's or
+                // a human holds it.
+                let context = store
+                    .turn_context(org, &id, HISTORY_MESSAGES)
                     .await?
+                    .filter(|c| c.customer_record_id == customer_record_id)
                     .ok_or_else(|| session_not_found(session))?;
-                return super::inbox::held_turn(store, org, &conversation, &input).await;
-            }
-            (id, None, context.history, context.status)
-        }
-        None => {
-            let quota = caller.quota();
-            if let Some(quota) = quota {
-                // Early refusal saves the agent's work; the transaction re-checks atomically.
-                let now = now_ms();
-                let used = store
-                    .conversations_in_period(org, &month_period(now))
-                    .await?;
-                if used >= quota {
-                    return Err(quota_exhausted(quota, now));
+                // While a human holds the conversation the agent stays quiet.
+                if matches!(
+                    context.status,
+                    ConversationStatus::PendingHuman | ConversationStatus::Human
+                ) {
+                    let conversation = store
+                        .conversation(org, &id)
+                        .await?
+                        .ok_or_else(|| session_not_found(session))?;
+                    return super::inbox::held_turn(store, org, &conversation, &input).await;
                 }
+                (
+                    id,
+                    None,
+                    context.history,
+                    context.status,
+                    context.webhook_subscriptions,
+                )
             }
-            let new = NewConversation {
-                customer_record_id: customer_record_id.clone(),
-                channel: input.channel,
-                monthly_quota: quota,
-            };
-            (
-                ConversationId::new(),
-                Some(new),
-                Vec::new(),
-                ConversationStatus::Open,
-            )
-        }
-    };
+            None => {
+                let quota = caller.quota();
+                if let Some(quota) = quota {
+                    // Early refusal saves the agent's work; the transaction re-checks atomically.
+                    let now = now_ms();
+                    let used = store
+                        .conversations_in_period(org, &month_period(now))
+                        .await?;
+                    if used >= quota {
+                        return Err(quota_exhausted(quota, now));
+                    }
+                }
+                let new = NewConversation {
+                    customer_record_id: customer_record_id.clone(),
+                    channel: input.channel,
+                    monthly_quota: quota,
+                };
+                (
+                    ConversationId::new(),
+                    Some(new),
+                    Vec::new(),
+                    ConversationStatus::Open,
+                    None,
+                )
+            }
+        };
     tracing::Span::current().record("conversation", conversation_id.as_str());
 
     let config = store.agent_config(org).await?.unwrap_or_default();
@@ -204,6 +212,7 @@ pub async fn chat(
         handoff: reply.handoff,
         new_conversation: new_conversation.clone(),
         status_before,
+        webhook_subscriptions,
         events: crate::events::turn::turn_events(&crate::events::turn::TurnFacts {
             conversation_id: &conversation_id,
             customer_id: &turn.customer_id,

@@ -176,6 +176,10 @@ pub struct TurnRecord {
     /// The conversation's status when the turn began (`Open` for a new one); the turn's
     /// lifecycle changes are computed from it (see [`Store::record_turn`]).
     pub status_before: ConversationStatus,
+    /// The organization's enabled webhook endpoints when they were read with the turn's
+    /// context ([`super::turn_context::TurnContext::webhook_subscriptions`]); `None` to read
+    /// them when the turn is written.
+    pub webhook_subscriptions: Option<Vec<Subscription>>,
 }
 
 impl Store {
@@ -253,10 +257,10 @@ impl Store {
 
     async fn write_turn(&self, record: &TurnRecord) -> Result<usize> {
         // Read before the transaction: on SQLite every statement inside it holds the writer.
-        let endpoints = if record.events.is_empty() {
-            Vec::new()
-        } else {
-            self.webhook_subscriptions(&record.organization_id).await?
+        let endpoints = match (&record.webhook_subscriptions, record.events.is_empty()) {
+            (_, true) => Vec::new(),
+            (Some(read_with_the_context), false) => read_with_the_context.clone(),
+            (None, false) => self.webhook_subscriptions(&record.organization_id).await?,
         };
         let mut expected = record.status_before;
         // A conversation that exists: the whole turn in one round trip (to SQLite's writer, or
