@@ -14,7 +14,9 @@
 //! checkpoint is writing back. Both waits grow with the pages a checkpoint copies. Measured on
 //! the 2-core machine (`scripts/bench-chat.sh`, docs/foundation.md "Performance"): a
 //! checkpoint every 250 ms copied up to 10,000 pages at a time and the chat endpoint's p99 was
-//! 10-25 ms; every 50 ms it was 4-9 ms. So the checkpointer runs every [`BUSY_INTERVAL`] while
+//! 10-25 ms; every 50 ms it was 4-9 ms. Once the turn itself got cheaper (3,600 turns a second
+//! instead of 2,400, so the log grows faster), 50 ms let the p99 at 8 connections climb back to
+//! 10-13 ms; every 20 ms it is 7 ms. So the checkpointer runs every [`BUSY_INTERVAL`] while
 //! the log is growing and backs off to [`IDLE_INTERVAL`] when nothing was written.
 
 use std::time::Duration;
@@ -28,7 +30,7 @@ pub(super) const AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The pause between checkpoints while writes arrive: short, so each checkpoint copies few
 /// pages and its `fsync`s are short.
-const BUSY_INTERVAL: Duration = Duration::from_millis(50);
+const BUSY_INTERVAL: Duration = Duration::from_millis(20);
 
 /// The longest pause, reached after a few checkpoints that found nothing new: an idle server
 /// wakes four times a second for a lock check.
@@ -133,7 +135,7 @@ mod tests {
             pace = next_interval(pace, state(250, 250), state(250, 250));
             seen.push(pace.as_millis());
         }
-        assert_eq!(seen, vec![100, 200, 250, 250, 250]);
+        assert_eq!(seen, vec![40, 80, 160, 250, 250]);
     }
 
     #[test]
