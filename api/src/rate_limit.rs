@@ -447,12 +447,19 @@ mod tests {
         );
     }
 
+    /// A migrated SQLite store in a folder deleted when the returned guard drops.
+    async fn sqlite_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (store, dir)
+    }
+
     #[tokio::test]
     async fn the_shared_limiter_refuses_past_the_limit_on_any_handle() {
-        let dir = std::env::temp_dir().join(format!("limiter-{}", engine::ids::fresh_suffix()));
-        let url = format!("sqlite://{}/t.db", dir.display());
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, _dir) = sqlite_store().await;
         let (a, b) = (
             RateLimiter::build(&store, LimiterChoice::Database, None).unwrap(),
             RateLimiter::shared(store.clone()),
@@ -477,7 +484,6 @@ mod tests {
             "a deleted bucket starts full"
         );
         store.close().await;
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
@@ -509,11 +515,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_busy_bucket_is_charged_once_per_lease() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (store, _dir) = sqlite_store().await;
         let replica = RateLimiter::shared(store.clone());
         let org = OrganizationId::new();
         let key = format!("org:{}", org.as_str());
@@ -547,11 +549,7 @@ mod tests {
 
     #[tokio::test]
     async fn replicas_with_leases_together_stay_within_the_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (store, _dir) = sqlite_store().await;
         let replicas = [
             RateLimiter::shared(store.clone()),
             RateLimiter::shared(store.clone()),
