@@ -7,11 +7,12 @@
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use crate::agent::{Agent, Reply, Role, Turn};
+use crate::agent::{Agent, HistoryMessage, Reply, Role, Turn};
 use crate::channel::Channel;
 use crate::error::{Error, Result, ResultExt};
 use crate::ids::{ConversationId, MessageId, OrganizationId};
 use crate::store::conversations::{ConversationStatus, NewConversation, TurnRecord};
+use crate::store::events::Subscription;
 use crate::store::messages::NewMessage;
 use crate::store::orgs::Plan;
 use crate::store::usage::{month_period, quota_exhausted};
@@ -83,6 +84,19 @@ pub struct ChatOutcome {
     pub new_conversation: bool,
 }
 
+/// The conversation a turn continues or starts, and what was read with it.
+struct Opening {
+    conversation_id: ConversationId,
+    /// Set when the turn starts the conversation.
+    new_conversation: Option<NewConversation>,
+    /// The conversation's latest messages, oldest first.
+    history: Vec<HistoryMessage>,
+    /// The status the turn's lifecycle changes start from (`Open` for a new conversation).
+    status_before: ConversationStatus,
+    /// The organization's webhook endpoints when they came with the history (PostgreSQL).
+    webhook_subscriptions: Option<Vec<Subscription>>,
+}
+
 /// Handles one chat turn for `caller`.
 #[tracing::instrument(skip_all, fields(org = %caller.organization_id, conversation))]
 pub async fn chat(
@@ -95,63 +109,67 @@ pub async fn chat(
     let org = &caller.organization_id;
     let customer_record_id = store.ensure_customer(org, &input.customer_id).await?;
 
-    let (conversation_id, new_conversation, history, status_before, webhook_subscriptions) =
-        match &input.session_id {
-            Some(session) => {
-                let id = super::conversations::parse_conversation_id(session)
-                    .map_err(|_| session_not_found(session))?;
-                // One read: the history is dropped if the conversation is not this customer's or
-                // a human holds it.
-                let context = store
-                    .turn_context(org, &id, HISTORY_MESSAGES)
+    let Opening {
+        conversation_id,
+        new_conversation,
+        history,
+        status_before,
+        webhook_subscriptions,
+    } = match &input.session_id {
+        Some(session) => {
+            let id = super::conversations::parse_conversation_id(session)
+                .map_err(|_| session_not_found(session))?;
+            // One read: the history is dropped if the conversation is not this customer's or
+            // a human holds it.
+            let context = store
+                .turn_context(org, &id, HISTORY_MESSAGES)
+                .await?
+                .filter(|c| c.customer_record_id == customer_record_id)
+                .ok_or_else(|| session_not_found(session))?;
+            // While a human holds the conversation the agent stays quiet.
+            if matches!(
+                context.status,
+                ConversationStatus::PendingHuman | ConversationStatus::Human
+            ) {
+                let conversation = store
+                    .conversation(org, &id)
                     .await?
-                    .filter(|c| c.customer_record_id == customer_record_id)
                     .ok_or_else(|| session_not_found(session))?;
-                // While a human holds the conversation the agent stays quiet.
-                if matches!(
-                    context.status,
-                    ConversationStatus::PendingHuman | ConversationStatus::Human
-                ) {
-                    let conversation = store
-                        .conversation(org, &id)
-                        .await?
-                        .ok_or_else(|| session_not_found(session))?;
-                    return super::inbox::held_turn(store, org, &conversation, &input).await;
-                }
-                (
-                    id,
-                    None,
-                    context.history,
-                    context.status,
-                    context.webhook_subscriptions,
-                )
+                return super::inbox::held_turn(store, org, &conversation, &input).await;
             }
-            None => {
-                let quota = caller.quota();
-                if let Some(quota) = quota {
-                    // Early refusal saves the agent's work; the transaction re-checks atomically.
-                    let now = now_ms();
-                    let used = store
-                        .conversations_in_period(org, &month_period(now))
-                        .await?;
-                    if used >= quota {
-                        return Err(quota_exhausted(quota, now));
-                    }
+            Opening {
+                conversation_id: id,
+                new_conversation: None,
+                history: context.history,
+                status_before: context.status,
+                webhook_subscriptions: context.webhook_subscriptions,
+            }
+        }
+        None => {
+            let quota = caller.quota();
+            if let Some(quota) = quota {
+                // Early refusal saves the agent's work; the transaction re-checks atomically.
+                let now = now_ms();
+                let used = store
+                    .conversations_in_period(org, &month_period(now))
+                    .await?;
+                if used >= quota {
+                    return Err(quota_exhausted(quota, now));
                 }
-                let new = NewConversation {
+            }
+            Opening {
+                conversation_id: ConversationId::new(),
+                new_conversation: Some(NewConversation {
                     customer_record_id: customer_record_id.clone(),
                     channel: input.channel,
                     monthly_quota: quota,
-                };
-                (
-                    ConversationId::new(),
-                    Some(new),
-                    Vec::new(),
-                    ConversationStatus::Open,
-                    None,
-                )
+                }),
+                history: Vec::new(),
+                status_before: ConversationStatus::Open,
+                webhook_subscriptions: None,
             }
-        };
+        }
+    };
     tracing::Span::current().record("conversation", conversation_id.as_str());
 
     let config = store.agent_config(org).await?.unwrap_or_default();
