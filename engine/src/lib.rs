@@ -8,6 +8,7 @@
 //! - [`actions`]: action hooks (typed backend actions: selection, slot filling, signed calls).
 //! - [`agent`]: the turn pipeline ([`agent::Agent::handle`]) and its contract types.
 //! - [`embed`]: text embeddings (the local all-MiniLM-L6-v2 model).
+//! - [`encoder`]: the same model in candle, fine-tuned on an organization's intent examples.
 //! - [`knowledge`]: knowledge-base documents, chunks and scored passages.
 //! - [`index`]: the vector index (embedded Qdrant or a Qdrant server) and BM25 keyword index.
 //! - [`retrieval`]: hybrid retrieval (vectors + BM25, reciprocal-rank fusion, relevance cut-off).
@@ -33,6 +34,7 @@ pub mod channel;
 pub mod channels;
 pub mod config;
 pub mod embed;
+pub mod encoder;
 pub mod error;
 pub mod events;
 pub mod ids;

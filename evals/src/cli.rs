@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use engine::encoder::tune::TuningSettings;
 use engine::intent::ClassifierSettings;
 
 use crate::cache::EmbeddingCache;
@@ -82,9 +83,38 @@ pub struct ClassifierArgs {
     /// Standardised energy floor of the out-of-scope rule (see `engine::intent::classifier`).
     #[arg(long, global = true, allow_negative_numbers = true)]
     pub energy_floor: Option<f32>,
+    /// Fine-tune a copy of the embedding model on each run's training examples (intent, oos).
+    #[arg(long, global = true)]
+    pub tune_encoder: bool,
+    /// Pairing passes over the examples when tuning.
+    #[arg(long, global = true)]
+    pub tune_rounds: Option<usize>,
+    /// Most pairs a tuning run uses.
+    #[arg(long, global = true)]
+    pub tune_max_pairs: Option<usize>,
+    /// Peak learning rate of a tuning run.
+    #[arg(long, global = true)]
+    pub tune_learning_rate: Option<f64>,
 }
 
 impl ClassifierArgs {
+    fn tuning(&self) -> Option<TuningSettings> {
+        if !self.tune_encoder {
+            return None;
+        }
+        let mut s = TuningSettings::default();
+        if let Some(v) = self.tune_rounds {
+            s.rounds = v;
+        }
+        if let Some(v) = self.tune_max_pairs {
+            s.max_pairs = v;
+        }
+        if let Some(v) = self.tune_learning_rate {
+            s.learning_rate = v;
+        }
+        Some(s)
+    }
+
     fn apply(&self, mut s: ClassifierSettings) -> ClassifierSettings {
         if let Some(v) = self.lexical_weight {
             s.lexical_weight = v;
@@ -309,6 +339,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         data_dir: data_dir.clone(),
         cache: EmbeddingCache::new(embedder, cli.no_cache),
         settings: cli.classifier.apply(defaults),
+        tuning: cli.classifier.tuning(),
     };
     let report = match &cli.suite {
         Suite::Intent(args) if cli.server.is_some() => {

@@ -69,6 +69,7 @@ async fn the_answers_gate_passes_the_shipped_agent_and_fails_one_without_knowled
         data_dir: evals::data::data_dir(None),
         cache: EmbeddingCache::new(embedder, true),
         settings: ClassifierSettings::default(),
+        tuning: None,
     };
     let cases = answers::load_cases(&root("data/answers/cases.json")).unwrap();
     let (target, texts, _kb) = answers::in_process(&ctx, &root("data/answers/kb"))

@@ -20,6 +20,7 @@ fn context() -> Context {
         data_dir: data::data_dir(None),
         cache: EmbeddingCache::new(embedder, false),
         settings: ClassifierSettings::default(),
+        tuning: None,
     }
 }
 

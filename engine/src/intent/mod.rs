@@ -9,6 +9,7 @@
 //! - [`label_examples`]: intent names spelled as words, used as one more example each.
 //! - [`defaults`]: the shipped customer-service intent set (`default_intents.tsv`).
 //! - [`service`]: [`IntentService`], one classifier per organization, retrained on change.
+//! - [`tuned`]: the classifier on an encoder fine-tuned on the intent set ([`crate::encoder`]).
 //! - [`manage`]: list, create or replace, delete and reset an organization's intents.
 //!
 //! The classifier is trained in-process from examples in milliseconds (the default set) to
@@ -23,6 +24,7 @@ pub mod label_examples;
 pub mod manage;
 pub mod service;
 pub mod train;
+pub mod tuned;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use engine::encoder::tune::TuningSettings;
 use engine::intent::label_examples::with_label_examples;
 use engine::intent::{calibrate, ClassifierSettings, IntentClassifier, IntentExample};
 use serde_json::json;
 
+use super::tuned::train_tuned;
 use super::Context;
 use crate::cache::EmbeddingCache;
 use crate::data::{Labelled, Splits, OOS_LABEL};
@@ -224,6 +226,7 @@ pub fn run(ctx: &Context, splits: &Splits, options: &IntentOptions) -> Result<Re
     let mut eces = Vec::new();
     let mut train_seconds = Vec::new();
     let mut last = None;
+    let mut tuning_reports = Vec::new();
     for &seed in &seeds {
         let indices = match options.shots {
             Some(n) => sample_shots(&train, n, seed),
@@ -232,13 +235,37 @@ pub fn run(ctx: &Context, splits: &Splits, options: &IntentOptions) -> Result<Re
         let mut settings = ctx.settings;
         settings.train.seed = seed;
         let started = Instant::now();
-        let mut classifier = train_on(&ctx.cache, &train, &train_vectors, &indices, &settings)?;
+        let tuned = match ctx.tuning {
+            Some(tuning) => Some(train_tuned(
+                &train,
+                &indices,
+                &settings,
+                &TuningSettings { seed, ..tuning },
+            )?),
+            None => None,
+        };
+        let mut classifier = match &tuned {
+            Some(run) => run.0.classifier.clone(),
+            None => train_on(&ctx.cache, &train, &train_vectors, &indices, &settings)?,
+        };
         train_seconds.push(started.elapsed().as_secs_f64());
+        // With a tuned encoder the scored and validation rows are embedded by it.
+        let (seed_scored, seed_validation) = match &tuned {
+            Some(run) => (run.embed(&scored)?, run.embed(&validation)?),
+            None => (Vec::new(), Vec::new()),
+        };
+        let (scored_vectors, validation_vectors) = match &tuned {
+            Some(_) => (&seed_scored, &seed_validation),
+            None => (&scored_vectors, &validation_vectors),
+        };
+        if let Some(run) = &tuned {
+            tuning_reports.push(run.0.report.clone());
+        }
         if !validation.is_empty() && !options.dev {
             let examples = to_examples(&validation);
-            classifier.calibrate(&examples, &validation_vectors);
+            classifier.calibrate(&examples, validation_vectors);
         }
-        let predictions = predict_all(&classifier, &scored, &scored_vectors);
+        let predictions = predict_all(&classifier, &scored, scored_vectors);
         let predicted: Vec<String> = predictions.iter().map(|p| p.0.clone()).collect();
         accuracies.push(metrics::accuracy(&gold, &predicted));
         f1s.push(metrics::macro_f1(&gold, &predicted));
@@ -249,7 +276,7 @@ pub fn run(ctx: &Context, splits: &Splits, options: &IntentOptions) -> Result<Re
             .collect();
         eces.push(calibrate::expected_calibration_error(&calibration, 15));
         tracing::info!(seed, accuracy = accuracies.last(), "intent run");
-        last = Some((classifier, predicted));
+        last = Some((classifier, predicted, tuned));
     }
     let accuracy = metrics::mean_se(&accuracies);
     let se = |m: metrics::MeanSe, p: f64| {
@@ -276,9 +303,13 @@ pub fn run(ctx: &Context, splits: &Splits, options: &IntentOptions) -> Result<Re
         metrics::mean_se(&train_seconds).mean,
     );
     report.detail("accuracy_per_seed", json!(accuracies));
-    let Some((classifier, predicted)) = last else {
+    let Some((classifier, predicted, tuned)) = last else {
         bail!("no run");
     };
+    if let Some(tuning) = ctx.tuning {
+        report.detail("tuning", json!(tuning));
+        report.detail("tuning_runs", json!(tuning_reports));
+    }
     report.detail("temperature", json!(classifier.temperature()));
     let per_label = metrics::per_label(&gold, &predicted);
     let confusions = metrics::confusion_pairs(&gold, &predicted, 10);
@@ -287,7 +318,17 @@ pub fn run(ctx: &Context, splits: &Splits, options: &IntentOptions) -> Result<Re
     report.detail("per_label", json!(per_label));
     report.detail("confusions", json!(confusions));
     if options.latency_samples > 0 {
-        let (total, classify_only) = latency(ctx, &classifier, &scored, options.latency_samples)?;
+        let embedder = ctx.cache.embedder();
+        let embed_one = |text: &String| -> Result<Vec<f32>> {
+            let mut vectors = match &tuned {
+                Some(run) => run.0.encoder.embed(std::slice::from_ref(text)),
+                None => embedder.embed(std::slice::from_ref(text)),
+            }
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            vectors.pop().ok_or_else(|| anyhow::anyhow!("no vector"))
+        };
+        let (total, classify_only) =
+            latency(&embed_one, &classifier, &scored, options.latency_samples)?;
         report.push_lower(
             format!("{name}.latency_ms_p50"),
             metrics::percentile(&total, 0.5),
@@ -306,21 +347,18 @@ pub fn run(ctx: &Context, splits: &Splits, options: &IntentOptions) -> Result<Re
 
 /// Times embedding plus classification of single messages, as a live turn does it.
 fn latency(
-    ctx: &Context,
+    embed_one: &dyn Fn(&String) -> Result<Vec<f32>>,
     classifier: &IntentClassifier,
     rows: &[Labelled],
     samples: usize,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let embedder = ctx.cache.embedder();
     let mut total = Vec::new();
     let mut classify_only = Vec::new();
     for row in rows.iter().take(samples) {
         let started = Instant::now();
-        let vector = embedder
-            .embed(std::slice::from_ref(&row.text))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let vector = embed_one(&row.text)?;
         let embedded = Instant::now();
-        let prediction = classifier.classify(&row.text, &vector[0]);
+        let prediction = classifier.classify(&row.text, &vector);
         std::hint::black_box(prediction);
         total.push(started.elapsed().as_secs_f64() * 1000.0);
         classify_only.push(embedded.elapsed().as_secs_f64() * 1000.0);

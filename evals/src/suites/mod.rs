@@ -27,6 +27,7 @@ pub mod policy;
 pub mod remote_intent;
 pub mod retrieval;
 pub mod target;
+pub mod tuned;
 
 use std::path::PathBuf;
 
@@ -39,4 +40,6 @@ pub struct Context {
     pub data_dir: PathBuf,
     pub cache: EmbeddingCache,
     pub settings: ClassifierSettings,
+    /// Fine-tune the encoder on each run's training examples (`--tune-encoder`).
+    pub tuning: Option<engine::encoder::tune::TuningSettings>,
 }

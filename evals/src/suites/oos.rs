@@ -18,6 +18,7 @@ use serde_json::json;
 use engine::intent::IntentClassifier;
 
 use super::intent::{predict_all, texts, to_examples, train_on};
+use super::tuned::train_tuned;
 use super::Context;
 use crate::data::{Labelled, Splits, OOS_LABEL};
 use crate::report::Report;
@@ -226,11 +227,31 @@ pub fn run(ctx: &Context, splits: &Splits) -> Result<Report> {
             splits.name
         );
     }
-    let train_vectors = ctx.cache.embed(&texts(&train))?;
-    let validation_vectors = ctx.cache.embed(&texts(&splits.validation))?;
-    let test_vectors = ctx.cache.embed(&texts(&splits.test))?;
     let indices: Vec<usize> = (0..train.len()).collect();
-    let mut classifier = train_on(&ctx.cache, &train, &train_vectors, &indices, &ctx.settings)?;
+    let (mut classifier, validation_vectors, test_vectors, tuning) = match ctx.tuning {
+        Some(tuning) => {
+            let run = train_tuned(&train, &indices, &ctx.settings, &tuning)?;
+            let validation_vectors = run.embed(&splits.validation)?;
+            let test_vectors = run.embed(&splits.test)?;
+            let report = (tuning, run.0.report.clone());
+            (
+                run.0.classifier.clone(),
+                validation_vectors,
+                test_vectors,
+                Some(report),
+            )
+        }
+        None => {
+            let train_vectors = ctx.cache.embed(&texts(&train))?;
+            let classifier = train_on(&ctx.cache, &train, &train_vectors, &indices, &ctx.settings)?;
+            (
+                classifier,
+                ctx.cache.embed(&texts(&splits.validation))?,
+                ctx.cache.embed(&texts(&splits.test))?,
+                None,
+            )
+        }
+    };
     let temperature = classifier.calibrate(&to_examples(&splits.validation), &validation_vectors);
 
     let gold = |rows: &[Labelled]| rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>();
@@ -255,6 +276,10 @@ pub fn run(ctx: &Context, splits: &Splits) -> Result<Report> {
         "oos",
         json!({"dataset": name, "settings": ctx.settings, "temperature": temperature}),
     );
+    if let Some((settings, run)) = tuning {
+        report.detail("tuning", json!(settings));
+        report.detail("tuning_run", json!(run));
+    }
     let mut rules = vec![("shipped", shipped), ("validation_chosen", chosen)];
     rules.extend(chosen_for_recall.map(|rule| ("validation_chosen_for_recall", rule)));
     for (tag, rule) in rules {
