@@ -116,6 +116,14 @@ pub fn texts(rows: &[Labelled]) -> Vec<String> {
     rows.iter().map(|r| r.text.clone()).collect()
 }
 
+/// The rows at `indices` of `train` as intent examples.
+pub fn examples_at(train: &[Labelled], indices: &[usize]) -> Vec<IntentExample> {
+    indices
+        .iter()
+        .map(|&i| IntentExample::new(train[i].text.clone(), train[i].label.clone()))
+        .collect()
+}
+
 /// Trains on the rows at `indices` of `train` (with their embeddings), plus one example per
 /// intent made of its name, as the engine's intent service does
 /// ([`engine::intent::label_examples`]); those are embedded through `cache`.
@@ -126,10 +134,7 @@ pub fn train_on(
     indices: &[usize],
     settings: &ClassifierSettings,
 ) -> Result<IntentClassifier> {
-    let examples: Vec<IntentExample> = indices
-        .iter()
-        .map(|&i| IntentExample::new(train[i].text.clone(), train[i].label.clone()))
-        .collect();
+    let examples = examples_at(train, indices);
     let mut vectors: Vec<Vec<f32>> = indices.iter().map(|&i| embeddings[i].clone()).collect();
     let examples = with_label_examples(&examples);
     let added: Vec<String> = examples[vectors.len()..]

@@ -8,8 +8,9 @@ use anyhow::{anyhow, Result};
 use engine::encoder::tune::TuningSettings;
 use engine::intent::label_examples::with_label_examples;
 use engine::intent::tuned::{train_tuned as engine_train_tuned, TunedModel, TuningConfig};
-use engine::intent::{ClassifierSettings, IntentExample};
+use engine::intent::ClassifierSettings;
 
+use super::intent::examples_at;
 use crate::data::Labelled;
 
 /// A classifier trained on a tuned encoder's embeddings, and that encoder.
@@ -31,10 +32,7 @@ pub fn train_tuned(
     settings: &ClassifierSettings,
     tuning: &TuningSettings,
 ) -> Result<TunedRun> {
-    let examples: Vec<IntentExample> = indices
-        .iter()
-        .map(|&i| IntentExample::new(train[i].text.clone(), train[i].label.clone()))
-        .collect();
+    let examples = examples_at(train, indices);
     let config = TuningConfig {
         settings: *tuning,
         ..TuningConfig::installed()
