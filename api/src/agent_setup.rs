@@ -8,11 +8,15 @@ use anyhow::Context;
 use engine::actions::executor::Executor;
 use engine::actions::ActionEngine;
 use engine::agent::Agent;
-use engine::intent::IntentService;
+use engine::intent::tuner::IntentTuner;
+use engine::intent::{ClassifierSettings, IntentService};
 use engine::llm::openai::OpenAiChatModel;
 use engine::store::Store;
 
 use crate::config::Config;
+
+/// Folder of the data directory where tuned intent models are saved.
+pub const INTENT_MODELS_DIR: &str = "intent-models";
 
 /// Builds the agent for `config`.
 pub fn build_agent(
@@ -21,7 +25,17 @@ pub fn build_agent(
     knowledge: &ingest::Knowledge,
 ) -> anyhow::Result<Agent> {
     let embedder = ingest::shared_embedder().context("loading the embedding model")?;
-    let intents = Arc::new(IntentService::new(store.clone(), embedder.clone()));
+    let mut intents = IntentService::new(store.clone(), embedder.clone());
+    if let Some(settings) = &config.intent_tuning {
+        let mut settings = settings.clone();
+        let dir = settings
+            .dir
+            .get_or_insert_with(|| config.data_dir.join(INTENT_MODELS_DIR));
+        tracing::info!(dir = %dir.display(), "intent sets get a fine-tuned encoder in the background");
+        let tuner = IntentTuner::new(settings, ClassifierSettings::default());
+        intents = intents.with_tuner(Arc::new(tuner));
+    }
+    let intents = Arc::new(intents);
     warm_up_in_background(intents.clone());
     let executor = Executor::new(config.webhooks.guard())
         .map_err(|e| anyhow::anyhow!(e.message().to_owned()))

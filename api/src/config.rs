@@ -123,6 +123,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Bound on concurrent chat turns (`BLAIGENT_MAX_INFLIGHT`, `BLAIGENT_MAX_QUEUE`, ...).
     pub overload: crate::overload::OverloadSettings,
+    /// Background fine-tuning of the encoder per intent set (`BLAIGENT_INTENT_TUNING`, on by
+    /// default for `serve`; off in [`Config::with_database`], which tests use).
+    pub intent_tuning: Option<engine::intent::tuner::TunerSettings>,
     /// Edge limits: header and request timeouts, connection cap
     /// (`BLAIGENT_HEADER_READ_TIMEOUT_SECS`, `BLAIGENT_REQUEST_TIMEOUT_SECS`,
     /// `BLAIGENT_MAX_CONNECTIONS`).
@@ -154,6 +157,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("overload", &self.overload)
             .field("limits", &self.limits)
+            .field("intent_tuning", &self.intent_tuning)
             .field("analytics_fold_interval", &self.analytics_fold_interval)
             .finish()
     }
@@ -193,6 +197,7 @@ impl Config {
             redis_url: None,
             overload: crate::overload::OverloadSettings::default(),
             limits: crate::limits::LimitSettings::default(),
+            intent_tuning: None,
             analytics_fold_interval: engine::service::analytics::FOLD_INTERVAL,
         }
     }
@@ -319,6 +324,8 @@ impl Config {
             .channels
             .apply_env(env)
             .map_err(|e| anyhow::anyhow!(e))?;
+        config.intent_tuning =
+            engine::intent::tuner::TunerSettings::from_env(env).map_err(|e| anyhow::anyhow!(e))?;
         config.llm = engine::llm::openai::OpenAiSettings::from_env()
             .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
         settings.check_all_used()?;

@@ -7,7 +7,10 @@
 //! cargo run --release -p engine --example agent_bench
 //! ```
 //!
-//! Environment: `BENCH_CHUNKS` (default 10000), `BENCH_TURNS` (default 300).
+//! Environment: `BENCH_CHUNKS` (default 10000), `BENCH_TURNS` (default 300),
+//! `BENCH_TUNED_INTENTS=1` (intents classified as the server does with tuning on: by an
+//! encoder fine-tuned on the default set, served from its ONNX copy; the benchmark tunes it
+//! on a short schedule first, since only its speed is measured here).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,9 +21,11 @@ use engine::config::AgentConfig;
 use engine::embed::local::LocalEmbedder;
 use engine::embed::recent::RecentQueries;
 use engine::embed::Embedder;
-use engine::ids::{ConversationId, DocumentId};
+use engine::encoder::tune::TuningSettings;
+use engine::ids::{ConversationId, DocumentId, OrganizationId};
 use engine::index::qdrant_edge::EdgeIndex;
-use engine::intent::IntentService;
+use engine::intent::tuner::{IntentTuner, TunerSettings, TuningStatus};
+use engine::intent::{ClassifierSettings, IntentService};
 use engine::knowledge::Chunk;
 use engine::retrieval::Retriever;
 use engine::store::orgs::{NewOrganization, Plan};
@@ -158,6 +163,33 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+fn tuned_intents() -> bool {
+    std::env::var("BENCH_TUNED_INTENTS").is_ok_and(|v| v == "1")
+}
+
+/// Queues the default set's tuning and waits until its tuned model serves.
+async fn wait_for_tuning(intents: &IntentService, org: &OrganizationId) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        match intents
+            .tuning_status(org)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        {
+            TuningStatus::Ready { .. } => break,
+            TuningStatus::Queued | TuningStatus::Tuning { .. } => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            other => anyhow::bail!("intent tuning did not finish: {other:?}"),
+        }
+    }
+    eprintln!(
+        "tuned the default intent set ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let chunks: usize = std::env::var("BENCH_CHUNKS")
@@ -224,7 +256,31 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let intents = Arc::new(IntentService::new(store.clone(), embedder.clone()));
+    let tuner = tuned_intents().then(|| {
+        Arc::new(IntentTuner::new(
+            TunerSettings {
+                idle_priority: false,
+                tuning: TuningSettings {
+                    rounds: 1,
+                    max_pairs: 64,
+                    ..TuningSettings::default()
+                },
+                ..TunerSettings::default()
+            },
+            ClassifierSettings::default(),
+        ))
+    });
+    let with_tuner = |service: IntentService| match &tuner {
+        Some(tuner) => service.with_tuner(tuner.clone()),
+        None => service,
+    };
+    let intents = Arc::new(with_tuner(IntentService::new(
+        store.clone(),
+        embedder.clone(),
+    )));
+    if tuner.is_some() {
+        wait_for_tuning(&intents, &org).await?;
+    }
     let agent = Agent::new()
         .with_store(store.clone())
         .with_embedder(embedder.clone())
@@ -272,7 +328,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Intent detection alone: what the pipeline's intent stage costs, embedding included (the
     // model without the memo of recent queries, so every message is really embedded).
-    let intents_alone = IntentService::new(store.clone(), model.clone());
+    let intents_alone = with_tuner(IntentService::new(store.clone(), model.clone()));
     let mut intent_ms = Vec::with_capacity(turns);
     for q in questions(turns) {
         let t = Instant::now();
@@ -285,6 +341,14 @@ async fn main() -> anyhow::Result<()> {
     intent_ms.sort_by(f64::total_cmp);
     let (rss, peak) = rss_kib();
     println!("chunks indexed: {chunks}");
+    println!(
+        "intents: {}",
+        if tuner.is_some() {
+            "tuned encoder (ONNX copy)"
+        } else {
+            "frozen encoder"
+        }
+    );
     println!("turns measured: {turns} (answered with citations: {answered})");
     println!(
         "turn latency ms: p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1}",

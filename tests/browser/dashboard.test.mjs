@@ -44,9 +44,15 @@ function freePort() {
   });
 }
 
+// Background intent tuning (minutes of otherwise idle CPU) is not what these tests look at.
 function env() {
   const { BLAIGENT_DATABASE_URL: _ignored, ...rest } = process.env;
-  return { ...rest, BLAIGENT_DATA_DIR: dataDir, BLAIGENT_LOG: "warn" };
+  return {
+    ...rest,
+    BLAIGENT_DATA_DIR: dataDir,
+    BLAIGENT_LOG: "warn",
+    BLAIGENT_INTENT_TUNING: "off",
+  };
 }
 
 function cli(args, input) {

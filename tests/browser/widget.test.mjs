@@ -49,13 +49,15 @@ function freePort() {
 }
 
 // The server uses the SQLite database of the temporary data folder, whatever the caller's
-// environment says.
+// environment says. Background intent tuning (minutes of otherwise idle CPU) is not what
+// these tests look at, so it is off.
 function env() {
   const { BLAIGENT_DATABASE_URL: _ignored, ...rest } = process.env;
   return {
     ...rest,
     BLAIGENT_DATA_DIR: dataDir,
     BLAIGENT_LOG: "warn",
+    BLAIGENT_INTENT_TUNING: "off",
   };
 }
 

@@ -36,10 +36,14 @@ fn deploy_file(name: &str) -> PathBuf {
 
 /// The secrets the example leaves to the environment, with test values.
 fn test_environment(extra: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env = HashMap::from([(
-        "BLAIGENT_CHANNEL_SECRET_KEY".to_owned(),
-        "a-test-key-of-more-than-thirty-two-characters".to_owned(),
-    )]);
+    let mut env = HashMap::from([
+        (
+            "BLAIGENT_CHANNEL_SECRET_KEY".to_owned(),
+            "a-test-key-of-more-than-thirty-two-characters".to_owned(),
+        ),
+        // Background intent tuning would spend minutes of CPU beside the other tests.
+        ("BLAIGENT_INTENT_TUNING".to_owned(), "off".to_owned()),
+    ]);
     for (name, value) in extra {
         env.insert((*name).to_owned(), (*value).to_owned());
     }

@@ -6,10 +6,12 @@ use std::sync::{Arc, OnceLock};
 
 use engine::embed::local::LocalEmbedder;
 use engine::embed::Embedder;
+use engine::encoder::tune::TuningSettings;
 use engine::ids::OrganizationId;
+use engine::intent::tuner::TunerSettings;
 use engine::intent::IntentService;
-use serde_json::json;
-use tests::{both_backends, send_json, spawn_app, Backend};
+use serde_json::{json, Value};
+use tests::{both_backends, send_json, spawn_app, spawn_app_with, Backend, TestApp};
 
 fn embedder() -> Arc<dyn Embedder> {
     static EMBEDDER: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
@@ -155,6 +157,98 @@ async fn the_classifier_follows_intent_changes_without_a_restart(backend: Backen
     assert_eq!(status, 200);
     let reset = service.classify(&org, message).await.unwrap();
     assert_ne!(reset.label, "loyalty_points", "{reset:?}");
+}
+
+/// Polls the intent list until the set's tuning is `ready` (or failed) and returns its
+/// `tuning` object. Tuning runs at idle priority, so beside busy tests it waits for them.
+async fn tuning_when_done(app: &TestApp) -> Value {
+    for _ in 0..1_200 {
+        let (status, listed) = send_json(app.get("/api/v1/dashboard/intents")).await;
+        assert_eq!(status, 200, "{listed}");
+        let tuning = listed["tuning"].clone();
+        match tuning["state"].as_str() {
+            Some("queued" | "tuning") => {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            _ => return tuning,
+        }
+    }
+    panic!("the intent set was not tuned within ten minutes");
+}
+
+async fn loyalty_intent(app: &TestApp, customer: &str) -> Value {
+    let (status, reply) = app
+        .chat(
+            customer,
+            "how many loyalty points have I collected so far?",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    reply["intent"].clone()
+}
+
+/// Tuning on (the `serve` default), with a short schedule: the organization's edited set gets
+/// a fine-tuned encoder in the background while the frozen classifier answers, the list says
+/// where it stands, and after a restart the saved model is loaded rather than tuned again.
+#[tokio::test]
+async fn an_edited_intent_set_gets_a_tuned_encoder_in_the_background() {
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.intent_tuning = Some(TunerSettings {
+            // Normal priority: beside the other tests an idle-priority tuning would wait.
+            idle_priority: false,
+            tuning: TuningSettings {
+                rounds: 1,
+                max_pairs: 64,
+                ..TuningSettings::default()
+            },
+            ..TunerSettings::default()
+        });
+    })
+    .await;
+    let (status, body) = send_json(app.post("/api/v1/dashboard/intents").json(&json!({
+        "label": "loyalty_points",
+        "examples": [
+            "How many points do I have?", "check my loyalty balance", "what is my points balance",
+            "how do I redeem my reward points", "did I earn points on my last order",
+            "my loyalty points are missing", "when do my points expire",
+        ],
+    })))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // Meanwhile the frozen classifier answers.
+    assert_eq!(loyalty_intent(&app, "cus_tuning_1").await, "loyalty_points");
+
+    let tuning = tuning_when_done(&app).await;
+    assert_eq!(tuning["state"], "ready", "{tuning}");
+    assert_eq!(tuning["origin"], "tuned", "{tuning}");
+    assert!(
+        tuning["finished_at"].as_str().unwrap().ends_with('Z'),
+        "{tuning}"
+    );
+    let saved = std::fs::read_dir(app.db.dir.path().join("intent-models"))
+        .expect("tuned models are saved in the data folder")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "onnx"))
+        })
+        .count();
+    assert!(saved >= 1, "{saved} saved models");
+    assert_eq!(loyalty_intent(&app, "cus_tuning_2").await, "loyalty_points");
+
+    let app = app.restart().await;
+    let tuning = tuning_when_done(&app).await;
+    assert_eq!(tuning["state"], "ready", "{tuning}");
+    assert_eq!(tuning["origin"], "loaded", "{tuning}");
+    assert_eq!(loyalty_intent(&app, "cus_tuning_3").await, "loyalty_points");
+}
+
+#[tokio::test]
+async fn without_tuning_the_list_says_it_is_off() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (status, listed) = send_json(app.get("/api/v1/dashboard/intents")).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["tuning"], json!({"state": "off"}));
 }
 
 both_backends!(

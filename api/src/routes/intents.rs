@@ -1,12 +1,15 @@
 //! `/api/v1/dashboard/intents`: the organization's intent set. List it, create or replace an
 //! intent with its example utterances, delete one, or reset to the shipped defaults. The
-//! organization's classifier is retrained on its next message, without a restart.
+//! organization's classifier is retrained on its next message, without a restart. The list
+//! also says where the set's background encoder tuning stands (`tuning`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use engine::error::ErrorKind;
 use engine::intent::manage;
+use engine::intent::tuner::TuningStatus;
 use engine::intent::{IntentDefinition, IntentSource};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -14,6 +17,7 @@ use utoipa::{OpenApi, ToSchema};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, AuthOrg};
 use crate::state::AppState;
+use crate::wire::timestamp;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -42,6 +46,7 @@ pub fn router() -> Router<AppState> {
     components(schemas(
         IntentBody,
         IntentListResponse,
+        TuningBody,
         CreateIntentRequest,
         ReplaceIntentRequest,
         ResetResponse
@@ -82,6 +87,74 @@ impl From<IntentDefinition> for IntentBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntentListResponse {
     pub intents: Vec<IntentBody>,
+    /// Where the set's fine-tuned encoder stands.
+    pub tuning: TuningBody,
+}
+
+/// Background fine-tuning of the encoder on the organization's intent set. Until it is
+/// `ready`, messages are classified on the frozen embedding model.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TuningBody {
+    /// `off` (`BLAIGENT_INTENT_TUNING=off`), `queued`, `tuning`, `ready`, `failed` or
+    /// `too_large`.
+    pub state: &'static str,
+    /// When tuning (or loading the saved model) started (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When the tuned model became ready (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Seconds spent tuning or loading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// `tuned` in this run, or `loaded` from the model a previous run saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<&'static str>,
+    /// Why tuning failed or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<TuningStatus> for TuningBody {
+    fn from(status: TuningStatus) -> Self {
+        let mut body = TuningBody {
+            state: "off",
+            started_at: None,
+            finished_at: None,
+            seconds: None,
+            origin: None,
+            detail: None,
+        };
+        match status {
+            TuningStatus::Off => {}
+            TuningStatus::Queued => body.state = "queued",
+            TuningStatus::Tuning { started_at_ms } => {
+                body.state = "tuning";
+                body.started_at = Some(timestamp(started_at_ms));
+            }
+            TuningStatus::Ready {
+                finished_at_ms,
+                seconds,
+                origin,
+            } => {
+                body.state = "ready";
+                body.finished_at = Some(timestamp(finished_at_ms));
+                body.seconds = Some((seconds * 10.0).round() / 10.0);
+                body.origin = Some(origin);
+            }
+            TuningStatus::Failed { detail } => {
+                body.state = "failed";
+                body.detail = Some(detail);
+            }
+            TuningStatus::TooLarge { examples, limit } => {
+                body.state = "too_large";
+                body.detail = Some(format!(
+                    "{examples} examples; sets of more than {limit} keep the frozen model"
+                ));
+            }
+        }
+        body
+    }
 }
 
 /// A new intent, or new examples for an existing one.
@@ -131,8 +204,17 @@ pub async fn list_intents(
     auth: AuthOrg,
 ) -> ApiResult<Json<IntentListResponse>> {
     let intents = manage::list_intents(&state.store, &auth.organization_id).await?;
+    let tuning = match state.agent.intent_tuning(&auth.organization_id).await {
+        Ok(status) => status,
+        // An emptied set has nothing to tune; the list itself still answers.
+        Err(err) if err.kind() == ErrorKind::Unprocessable => TuningStatus::Failed {
+            detail: err.message().to_owned(),
+        },
+        Err(err) => return Err(err.into()),
+    };
     Ok(Json(IntentListResponse {
         intents: intents.into_iter().map(IntentBody::from).collect(),
+        tuning: tuning.into(),
     }))
 }
 

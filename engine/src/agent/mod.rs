@@ -61,6 +61,14 @@ pub const TOP_K: usize = 5;
 #[async_trait]
 pub trait IntentDetector: Send + Sync {
     async fn detect(&self, org: &OrganizationId, text: &str) -> Result<IntentPrediction>;
+
+    /// Where the organization's intent set stands with background encoder tuning.
+    async fn tuning_status(
+        &self,
+        _org: &OrganizationId,
+    ) -> Result<crate::intent::tuner::TuningStatus> {
+        Ok(crate::intent::tuner::TuningStatus::Off)
+    }
 }
 
 /// The customer-service agent of one process; shared by every organization (per-organization
@@ -127,6 +135,18 @@ impl Agent {
     pub fn with_intents(mut self, intents: Arc<dyn IntentDetector>) -> Self {
         self.intents = Some(intents);
         self
+    }
+
+    /// Where the organization's intent set stands with background encoder tuning (`Off`
+    /// without an intent detector).
+    pub async fn intent_tuning(
+        &self,
+        org: &OrganizationId,
+    ) -> Result<crate::intent::tuner::TuningStatus> {
+        match &self.intents {
+            Some(intents) => intents.tuning_status(org).await,
+            None => Ok(crate::intent::tuner::TuningStatus::Off),
+        }
     }
 
     /// Answers are written by `model` (with the offline responder as fallback). Its calls

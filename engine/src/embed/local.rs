@@ -104,6 +104,13 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
 impl LocalEmbedder {
     /// Loads the model (about half a second).
     pub fn load(paths: &ModelPaths) -> Result<Self> {
+        let onnx = read(&paths.model_dir, "model.onnx")?;
+        Self::from_onnx(paths, onnx)
+    }
+
+    /// Loads the network `onnx` (the shipped file's bytes, or a tuned copy of them from
+    /// [`crate::encoder::onnx_export`]) with the tokenizer files of `paths`.
+    pub fn from_onnx(paths: &ModelPaths, onnx: Vec<u8>) -> Result<Self> {
         let environment = init_runtime(&paths.onnxruntime_lib)?;
         let dir = &paths.model_dir;
         let tokenizer_files = TokenizerFiles {
@@ -112,8 +119,8 @@ impl LocalEmbedder {
             special_tokens_map_file: read(dir, "special_tokens_map.json")?,
             tokenizer_config_file: read(dir, "tokenizer_config.json")?,
         };
-        let model = UserDefinedEmbeddingModel::new(read(dir, "model.onnx")?, tokenizer_files)
-            .with_pooling(Pooling::Mean);
+        let model =
+            UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(Pooling::Mean);
         // Spinning threads burn the second core while the other is busy with the server; on a
         // two-core machine turning it off costs nothing measurable and keeps latency steady.
         let options = InitOptionsUserDefined::new()

@@ -12,8 +12,13 @@
 //! - [`tokens`]: texts to padded id and mask tensors with the model's own tokenizer.
 //! - [`pairs`]: anchor/positive pairs and batches of distinct intents for in-batch negatives.
 //! - [`tune`]: contrastive fine-tuning (multiple-negatives ranking loss, AdamW).
+//! - [`onnx_file`]: where each weight lies in an ONNX file (a minimal protobuf reader).
+//! - [`onnx_export`]: tuned weights written into a copy of the shipped ONNX model, which ONNX
+//!   Runtime then serves at the frozen model's speed.
 
 pub mod bert;
+pub mod onnx_export;
+pub mod onnx_file;
 pub mod pairs;
 pub mod tokens;
 pub mod tune;

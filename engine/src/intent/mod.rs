@@ -10,6 +10,7 @@
 //! - [`defaults`]: the shipped customer-service intent set (`default_intents.tsv`).
 //! - [`service`]: [`IntentService`], one classifier per organization, retrained on change.
 //! - [`tuned`]: the classifier on an encoder fine-tuned on the intent set ([`crate::encoder`]).
+//! - [`tuner`]: the server's background tuning, one intent set at a time, saved to disk.
 //! - [`manage`]: list, create or replace, delete and reset an organization's intents.
 //!
 //! The classifier is trained in-process from examples in milliseconds (the default set) to
@@ -25,6 +26,7 @@ pub mod manage;
 pub mod service;
 pub mod train;
 pub mod tuned;
+pub mod tuner;
 
 use serde::{Deserialize, Serialize};
 

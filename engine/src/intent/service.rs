@@ -7,6 +7,11 @@
 //! picked up too. Embeddings of the default examples are computed once per process and reused
 //! by every organization's classifier; only an organization's own examples are embedded when
 //! it customises.
+//!
+//! With an [`IntentTuner`] (the server's default), each set also gets an encoder fine-tuned on
+//! its examples in the background; once that is ready, messages of the set are embedded by the
+//! tuned encoder and classified by the classifier trained on it. Until then, and when tuning
+//! is off, the frozen classifier answers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -16,6 +21,7 @@ use tokio::sync::OnceCell;
 
 use super::defaults::default_examples;
 use super::label_examples::with_label_examples;
+use super::tuner::{IntentTuner, TunedIntentModel, TuningStatus};
 use super::{ClassifierSettings, IntentClassifier, IntentExample, IntentPrediction};
 use crate::embed::{embed_blocking, embed_one, Embedder};
 use crate::error::{Error, Result};
@@ -30,7 +36,19 @@ static DEFAULT_VECTORS: OnceCell<(String, ExampleVectors)> = OnceCell::const_new
 type ExampleVectors = Arc<HashMap<String, Vec<f32>>>;
 
 /// A default classifier, trained once however many callers ask for it at the same time.
-type TrainedOnce = Arc<OnceCell<Arc<IntentClassifier>>>;
+type TrainedOnce = Arc<OnceCell<Arc<IntentSet>>>;
+
+/// An intent set's examples (with the intent-name examples) and its frozen classifier.
+#[derive(Debug)]
+pub struct IntentSet {
+    pub classifier: Arc<IntentClassifier>,
+    pub examples: Arc<Vec<IntentExample>>,
+    /// The tuner's fingerprint of the set (empty without a tuner).
+    pub key: String,
+}
+
+/// The tuner's name for the shipped default set's owner.
+const DEFAULT_OWNER: &str = "defaults";
 
 /// Default classifiers of this process, by model and settings.
 static DEFAULT_CLASSIFIERS: LazyLock<Mutex<HashMap<String, TrainedOnce>>> =
@@ -127,7 +145,8 @@ pub struct IntentService {
     store: Store,
     embedder: Arc<dyn Embedder>,
     settings: ClassifierSettings,
-    organizations: Mutex<HashMap<OrganizationId, (IntentsVersion, Arc<IntentClassifier>)>>,
+    tuner: Option<Arc<IntentTuner>>,
+    organizations: Mutex<HashMap<OrganizationId, (IntentsVersion, Arc<IntentSet>)>>,
 }
 
 impl IntentService {
@@ -145,14 +164,23 @@ impl IntentService {
             store,
             embedder,
             settings,
+            tuner: None,
             organizations: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Fine-tunes the encoder per intent set in the background with `tuner`.
+    pub fn with_tuner(mut self, tuner: Arc<IntentTuner>) -> Self {
+        self.tuner = Some(tuner);
+        self
+    }
+
     /// Embeds the default examples and trains the default classifier now (a few seconds),
-    /// so the first message does not wait for it.
+    /// so the first message does not wait for it; with a tuner, queues the default set's
+    /// tuning (or the loading of its saved tuned model).
     pub async fn warm_up(&self) -> Result<()> {
-        self.default_classifier().await.map(|_| ())
+        let set = self.default_set().await?;
+        self.tuned(DEFAULT_OWNER, &set).map(|_| ())
     }
 
     async fn default_vectors(&self) -> Result<Arc<HashMap<String, Vec<f32>>>> {
@@ -182,9 +210,14 @@ impl IntentService {
             })
     }
 
-    async fn default_classifier(&self) -> Result<Arc<IntentClassifier>> {
+    async fn default_set(&self) -> Result<Arc<IntentSet>> {
         // Keyed by the settings: services built with other settings train their own.
-        let key = format!("{}|{:?}", self.embedder.model_name(), self.settings);
+        let key = format!(
+            "{}|{:?}|{}",
+            self.embedder.model_name(),
+            self.settings,
+            self.tuner.is_some()
+        );
         let cell = default_classifiers()?.entry(key).or_default().clone();
         // The server's warm-up and the first turns may ask at once: one of them trains, the
         // others wait for its result (a failure lets the next caller try again).
@@ -197,7 +230,7 @@ impl IntentService {
     }
 
     /// Embeds what is not cached and trains on the blocking pool.
-    async fn train(&self, intents: &[IntentDefinition]) -> Result<IntentClassifier> {
+    async fn train(&self, intents: &[IntentDefinition]) -> Result<IntentSet> {
         let known = self.default_vectors().await?;
         let examples: Vec<IntentExample> = intents
             .iter()
@@ -230,23 +263,41 @@ impl IntentService {
             })
             .collect::<Result<_>>()?;
         let settings = self.settings;
-        tokio::task::spawn_blocking(move || {
-            IntentClassifier::train(&examples, &embeddings, &settings)
+        let examples = Arc::new(examples);
+        let for_training = examples.clone();
+        let classifier = tokio::task::spawn_blocking(move || {
+            IntentClassifier::train(&for_training, &embeddings, &settings)
         })
         .await
-        .map_err(|e| Error::internal("the intent training task failed").with_source(e))?
+        .map_err(|e| Error::internal("the intent training task failed").with_source(e))??;
+        let key = self
+            .tuner
+            .as_ref()
+            .map(|t| t.fingerprint(&examples))
+            .unwrap_or_default();
+        Ok(IntentSet {
+            classifier: Arc::new(classifier),
+            examples,
+            key,
+        })
     }
 
-    /// The organization's classifier, trained or retrained when its intents changed.
-    #[tracing::instrument(skip_all, fields(org = %org))]
+    /// The organization's frozen classifier, trained or retrained when its intents changed.
     pub async fn classifier_for(&self, org: &OrganizationId) -> Result<Arc<IntentClassifier>> {
+        Ok(self.set_for(org).await?.0.classifier.clone())
+    }
+
+    /// The organization's intent set and the tuner's owner name for it.
+    #[tracing::instrument(skip_all, fields(org = %org))]
+    async fn set_for(&self, org: &OrganizationId) -> Result<(Arc<IntentSet>, String)> {
         let version = self.store.intents_version(org).await?;
         if version.rows == 0 {
-            return self.default_classifier().await;
+            return Ok((self.default_set().await?, DEFAULT_OWNER.to_owned()));
         }
-        if let Some((cached_version, classifier)) = self.cached(org)? {
+        let owner = org.to_string();
+        if let Some((cached_version, set)) = self.cached(org)? {
             if cached_version == version {
-                return Ok(classifier);
+                return Ok((set, owner));
             }
         }
         let rows = self.store.intent_rows(org).await?;
@@ -256,7 +307,7 @@ impl IntentService {
                 "the organization has no intents left; reset them to the defaults",
             ));
         }
-        let classifier = Arc::new(self.train(&intents).await?);
+        let set = Arc::new(self.train(&intents).await?);
         tracing::info!(
             intents = intents.len(),
             "trained the organization's intent classifier"
@@ -264,14 +315,19 @@ impl IntentService {
         self.organizations
             .lock()
             .map_err(|_| Error::internal("the intent cache lock was poisoned"))?
-            .insert(org.clone(), (version, classifier.clone()));
-        Ok(classifier)
+            .insert(org.clone(), (version, set.clone()));
+        Ok((set, owner))
     }
 
-    fn cached(
-        &self,
-        org: &OrganizationId,
-    ) -> Result<Option<(IntentsVersion, Arc<IntentClassifier>)>> {
+    /// The set's tuned model when the tuner has it ready (queues the set otherwise).
+    fn tuned(&self, owner: &str, set: &IntentSet) -> Result<Option<Arc<TunedIntentModel>>> {
+        match &self.tuner {
+            Some(tuner) => tuner.model(owner, &set.key, &set.examples),
+            None => Ok(None),
+        }
+    }
+
+    fn cached(&self, org: &OrganizationId) -> Result<Option<(IntentsVersion, Arc<IntentSet>)>> {
         Ok(self
             .organizations
             .lock()
@@ -287,25 +343,32 @@ impl IntentService {
         }
     }
 
-    /// Classifies a message whose embedding the caller already has (the pipeline embeds the
-    /// message once for intent and retrieval).
-    #[tracing::instrument(skip_all, fields(org = %org))]
-    pub async fn classify_embedded(
-        &self,
-        org: &OrganizationId,
-        text: &str,
-        embedding: &[f32],
-    ) -> Result<IntentPrediction> {
-        let classifier = self.classifier_for(org).await?;
-        Ok(classifier.classify(text, embedding))
+    /// Embeds and classifies a message: with the set's tuned encoder and classifier when they
+    /// are ready, else with the frozen ones.
+    #[tracing::instrument(skip_all, fields(org = %org, tuned = tracing::field::Empty))]
+    pub async fn classify(&self, org: &OrganizationId, text: &str) -> Result<IntentPrediction> {
+        let (set, owner) = self.set_for(org).await?;
+        let (embedder, classifier): (Arc<dyn Embedder>, Arc<IntentClassifier>) =
+            match self.tuned(&owner, &set)? {
+                Some(model) => (
+                    model.embedder.clone() as Arc<dyn Embedder>,
+                    model.classifier.clone(),
+                ),
+                None => (self.embedder.clone(), set.classifier.clone()),
+            };
+        tracing::Span::current().record("tuned", !Arc::ptr_eq(&classifier, &set.classifier));
+        let embedding = embed_one(embedder, text.to_string()).await?;
+        Ok(classifier.classify(text, &embedding))
     }
 
-    /// Embeds and classifies a message.
-    #[tracing::instrument(skip_all, fields(org = %org))]
-    pub async fn classify(&self, org: &OrganizationId, text: &str) -> Result<IntentPrediction> {
-        let classifier = self.classifier_for(org).await?;
-        let embedding = embed_one(self.embedder.clone(), text.to_string()).await?;
-        Ok(classifier.classify(text, &embedding))
+    /// Where the organization's set stands with the tuner (queues it when it is not yet).
+    pub async fn tuning_status(&self, org: &OrganizationId) -> Result<TuningStatus> {
+        let Some(tuner) = &self.tuner else {
+            return Ok(TuningStatus::Off);
+        };
+        let (set, owner) = self.set_for(org).await?;
+        self.tuned(&owner, &set)?;
+        tuner.status(&set.key)
     }
 
     /// The organization's effective intent set (for the dashboard).
@@ -326,6 +389,10 @@ impl std::fmt::Debug for IntentService {
 impl crate::agent::IntentDetector for IntentService {
     async fn detect(&self, org: &OrganizationId, text: &str) -> Result<IntentPrediction> {
         self.classify(org, text).await
+    }
+
+    async fn tuning_status(&self, org: &OrganizationId) -> Result<TuningStatus> {
+        IntentService::tuning_status(self, org).await
     }
 }
 

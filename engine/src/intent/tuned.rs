@@ -1,18 +1,19 @@
 //! The per-intent-set procedure with a fine-tuned encoder: a fresh copy of the embedding model
-//! is fine-tuned on the set's examples ([`crate::encoder::tune`]), and the classifier is trained
-//! on that copy's embeddings. Messages are then embedded by the same copy.
+//! is fine-tuned on the set's examples ([`crate::encoder::tune`], candle), written into a copy
+//! of the shipped ONNX file ([`crate::encoder::onnx_export`]), and the classifier is trained on
+//! that copy's embeddings. Messages are then embedded by the same copy through ONNX Runtime, at
+//! the frozen model's speed.
 //!
-//! Used by the evaluation harness (`blaigent-eval intent --tune-encoder`). The server does not
-//! serve tuned encoders yet: measured on the 2-core project machine, candle's CPU kernels take
-//! 14 minutes to tune on BANKING77's ten examples per intent and 43 ms to embed one message
-//! (the ONNX model: 3 ms); the gain was 1.8 points on one seed (docs/quality.md).
-
-use std::path::PathBuf;
+//! The evaluation harness (`blaigent-eval intent --tune-encoder`) and the server's background
+//! tuner ([`super::tuner`]) both call [`train_tuned`].
 
 use super::{ClassifierSettings, IntentClassifier, IntentExample};
+use crate::embed::local::{LocalEmbedder, ModelPaths};
+use crate::embed::Embedder;
+use crate::encoder::onnx_export::export_onnx;
 use crate::encoder::tune::{tune, TuningReport, TuningSettings};
 use crate::encoder::Encoder;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Tokens per message the tuned encoder reads when embedding.
 pub const TUNED_MAX_TOKENS: usize = 64;
@@ -20,31 +21,43 @@ pub const TUNED_MAX_TOKENS: usize = 64;
 /// Where the weights are and how they are tuned.
 #[derive(Debug, Clone)]
 pub struct TuningConfig {
-    /// Folder with `model.safetensors`, `config.json` and `tokenizer.json`.
-    pub model_dir: PathBuf,
+    /// The installed model: `model.safetensors` (tuned), `model.onnx` (served) and the
+    /// tokenizer files.
+    pub paths: ModelPaths,
     pub settings: TuningSettings,
 }
 
 impl TuningConfig {
-    /// The shipped settings over the installed model ([`crate::embed::local::ModelPaths`]).
+    /// The shipped settings over the installed model ([`ModelPaths::from_env`]).
     pub fn installed() -> Self {
         Self {
-            model_dir: crate::embed::local::ModelPaths::from_env().model_dir,
+            paths: ModelPaths::from_env(),
             settings: TuningSettings::default(),
         }
     }
 }
 
-/// A tuned encoder and the classifier trained on its embeddings.
-#[derive(Debug)]
+/// A tuned encoder (as ONNX bytes and the embedder serving them) and the classifier trained on
+/// its embeddings.
 pub struct TunedModel {
-    pub encoder: Encoder,
+    /// The tuned copy of `model.onnx`, for saving.
+    pub onnx: Vec<u8>,
+    pub embedder: LocalEmbedder,
     pub classifier: IntentClassifier,
     pub report: TuningReport,
 }
 
-/// Tunes a fresh copy of the installed encoder on `examples` and trains the classifier on its
-/// embeddings (blocking; minutes).
+impl std::fmt::Debug for TunedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunedModel")
+            .field("onnx_bytes", &self.onnx.len())
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tunes a fresh copy of the installed encoder on `examples` and trains the classifier on the
+/// served copy's embeddings (blocking; minutes).
 pub fn train_tuned(
     config: &TuningConfig,
     examples: &[IntentExample],
@@ -52,15 +65,40 @@ pub fn train_tuned(
 ) -> Result<TunedModel> {
     let span = tracing::info_span!("intent_tuning", examples = examples.len());
     let _guard = span.enter();
-    let mut encoder = Encoder::load(&config.model_dir, TUNED_MAX_TOKENS)?;
+    let mut encoder = Encoder::load(&config.paths.model_dir, TUNED_MAX_TOKENS)?;
     let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
     let labels: Vec<&str> = examples.iter().map(|e| e.label.as_str()).collect();
     let report = tune(&mut encoder, &texts, &labels, &config.settings)?;
-    let vectors = encoder.embed(&texts)?;
-    let classifier = IntentClassifier::train(examples, &vectors, settings)?;
+    let shipped_path = config.paths.model_dir.join("model.onnx");
+    let shipped = std::fs::read(&shipped_path).map_err(|e| {
+        Error::unavailable(format!(
+            "embedding model file {} is missing; run scripts/setup-models.sh",
+            shipped_path.display()
+        ))
+        .with_source(e)
+    })?;
+    let onnx = export_onnx(&shipped, &encoder)?;
+    drop(encoder);
+    let (embedder, classifier) = serve_tuned(&config.paths, onnx.clone(), examples, settings)?;
     Ok(TunedModel {
-        encoder,
+        onnx,
+        embedder,
         classifier,
         report,
     })
+}
+
+/// Loads a tuned ONNX copy and trains the classifier on its embeddings of `examples` (also how
+/// a saved tuned model is brought back after a restart: seconds, no tuning).
+pub fn serve_tuned(
+    paths: &ModelPaths,
+    onnx: Vec<u8>,
+    examples: &[IntentExample],
+    settings: &ClassifierSettings,
+) -> Result<(LocalEmbedder, IntentClassifier)> {
+    let embedder = LocalEmbedder::from_onnx(paths, onnx)?;
+    let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
+    let vectors = embedder.embed(&texts)?;
+    let classifier = IntentClassifier::train(examples, &vectors, settings)?;
+    Ok((embedder, classifier))
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use engine::embed::Embedder;
 use engine::encoder::tune::TuningSettings;
 use engine::intent::label_examples::with_label_examples;
 use engine::intent::{calibrate, ClassifierSettings, IntentClassifier, IntentExample};
@@ -326,7 +327,7 @@ pub fn run(ctx: &Context, splits: &Splits, options: &IntentOptions) -> Result<Re
         let embedder = ctx.cache.embedder();
         let embed_one = |text: &String| -> Result<Vec<f32>> {
             let mut vectors = match &tuned {
-                Some(run) => run.0.encoder.embed(std::slice::from_ref(text)),
+                Some(run) => run.0.embedder.embed(std::slice::from_ref(text)),
                 None => embedder.embed(std::slice::from_ref(text)),
             }
             .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -5,6 +5,7 @@
 //! training split touches the encoder.
 
 use anyhow::{anyhow, Result};
+use engine::embed::Embedder;
 use engine::encoder::tune::TuningSettings;
 use engine::intent::label_examples::with_label_examples;
 use engine::intent::tuned::{train_tuned as engine_train_tuned, TunedModel, TuningConfig};
@@ -13,14 +14,15 @@ use engine::intent::ClassifierSettings;
 use super::intent::examples_at;
 use crate::data::Labelled;
 
-/// A classifier trained on a tuned encoder's embeddings, and that encoder.
+/// A classifier trained on a tuned encoder's embeddings, and that encoder as the server runs
+/// it (ONNX Runtime over the tuned copy of `model.onnx`).
 pub struct TunedRun(pub TunedModel);
 
 impl TunedRun {
     /// Embeds `rows` with the tuned encoder.
     pub fn embed(&self, rows: &[Labelled]) -> Result<Vec<Vec<f32>>> {
         let texts: Vec<String> = rows.iter().map(|r| r.text.clone()).collect();
-        self.0.encoder.embed(&texts).map_err(|e| anyhow!("{e}"))
+        self.0.embedder.embed(&texts).map_err(|e| anyhow!("{e}"))
     }
 }
 
