@@ -125,6 +125,20 @@ async fn intents_are_listed_created_replaced_deleted_and_reset(backend: Backend)
     assert_eq!(response.status(), 401);
 }
 
+/// Adds a custom `loyalty_points` intent to the default organization's set.
+async fn add_loyalty_intent(app: &TestApp) {
+    let (status, body) = send_json(app.post("/api/v1/dashboard/intents").json(&json!({
+        "label": "loyalty_points",
+        "examples": [
+            "How many points do I have?", "check my loyalty balance", "what is my points balance",
+            "how do I redeem my reward points", "did I earn points on my last order",
+            "my loyalty points are missing", "when do my points expire",
+        ],
+    })))
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 async fn the_classifier_follows_intent_changes_without_a_restart(backend: Backend) {
     let app = spawn_app(backend).await;
     let org = OrganizationId::parse(&app.org_id).unwrap();
@@ -139,16 +153,7 @@ async fn the_classifier_follows_intent_changes_without_a_restart(backend: Backen
     let before = service.classify(&org, message).await.unwrap();
     assert_ne!(before.label, "loyalty_points");
 
-    let (status, body) = send_json(app.post("/api/v1/dashboard/intents").json(&json!({
-        "label": "loyalty_points",
-        "examples": [
-            "How many points do I have?", "check my loyalty balance", "what is my points balance",
-            "how do I redeem my reward points", "did I earn points on my last order",
-            "my loyalty points are missing", "when do my points expire",
-        ],
-    })))
-    .await;
-    assert_eq!(status, 201, "{body}");
+    add_loyalty_intent(&app).await;
     let after = service.classify(&org, message).await.unwrap();
     assert_eq!(after.label, "loyalty_points", "{after:?}");
     assert!(after.confidence > 0.5 && !after.out_of_scope, "{after:?}");
@@ -206,16 +211,7 @@ async fn an_edited_intent_set_gets_a_tuned_encoder_in_the_background() {
         });
     })
     .await;
-    let (status, body) = send_json(app.post("/api/v1/dashboard/intents").json(&json!({
-        "label": "loyalty_points",
-        "examples": [
-            "How many points do I have?", "check my loyalty balance", "what is my points balance",
-            "how do I redeem my reward points", "did I earn points on my last order",
-            "my loyalty points are missing", "when do my points expire",
-        ],
-    })))
-    .await;
-    assert_eq!(status, 201, "{body}");
+    add_loyalty_intent(&app).await;
     // Meanwhile the frozen classifier answers.
     assert_eq!(loyalty_intent(&app, "cus_tuning_1").await, "loyalty_points");
 

@@ -211,12 +211,15 @@ impl IntentService {
     }
 
     async fn default_set(&self) -> Result<Arc<IntentSet>> {
-        // Keyed by the settings: services built with other settings train their own.
+        // Keyed by the settings and the tuner's: services built otherwise train their own.
         let key = format!(
             "{}|{:?}|{}",
             self.embedder.model_name(),
             self.settings,
-            self.tuner.is_some()
+            self.tuner
+                .as_ref()
+                .map(|t| t.identity())
+                .unwrap_or_default()
         );
         let cell = default_classifiers()?.entry(key).or_default().clone();
         // The server's warm-up and the first turns may ask at once: one of them trains, the

@@ -174,6 +174,8 @@ pub struct IntentTuner {
     config: TuningConfig,
     classifier: ClassifierSettings,
     settings: TunerSettings,
+    /// SHA-256 of the installed `model.onnx`: saved models of another model are not reused.
+    model_digest: String,
     state: Arc<Mutex<State>>,
 }
 
@@ -185,11 +187,11 @@ impl std::fmt::Debug for IntentTuner {
     }
 }
 
-/// Identifies an intent set and how it is tuned: hex SHA-256 of the examples in order and the
-/// tuning settings.
-pub fn fingerprint(examples: &[IntentExample], tuning: &TuningSettings) -> String {
+/// Identifies an intent set and how it is tuned: hex SHA-256 of the model's digest, the tuning
+/// settings and the examples in order.
+pub fn fingerprint(model: &str, examples: &[IntentExample], tuning: &TuningSettings) -> String {
     let mut hash = Sha256::new();
-    hash.update(format!("{tuning:?}\n").as_bytes());
+    hash.update(format!("{model}\n{tuning:?}\n").as_bytes());
     for example in examples {
         hash.update(example.label.as_bytes());
         hash.update(b"\t");
@@ -206,17 +208,27 @@ impl IntentTuner {
             settings: settings.tuning,
             ..TuningConfig::installed()
         };
+        // A missing file fails the tuning itself, with the message that says how to fix it.
+        let model_digest = std::fs::read(config.paths.model_dir.join("model.onnx"))
+            .map(|bytes| hex::encode(Sha256::digest(&bytes)))
+            .unwrap_or_default();
         Self {
             config,
             classifier,
             settings,
+            model_digest,
             state: Arc::new(Mutex::new(State::default())),
         }
     }
 
-    /// The fingerprint of `examples` under this tuner's settings.
+    /// What tells this tuner's fingerprints apart from another tuner's (model and settings).
+    pub fn identity(&self) -> String {
+        format!("{}|{:?}", self.model_digest, self.settings.tuning)
+    }
+
+    /// The fingerprint of `examples` under this tuner's model and settings.
     pub fn fingerprint(&self, examples: &[IntentExample]) -> String {
-        fingerprint(examples, &self.settings.tuning)
+        fingerprint(&self.model_digest, examples, &self.settings.tuning)
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>> {
@@ -708,20 +720,22 @@ mod tests {
     fn the_fingerprint_follows_the_examples_and_the_settings() {
         let a = examples("x");
         let tuning = TuningSettings::default();
-        assert_eq!(
-            fingerprint(&a, &tuning),
-            fingerprint(&examples("x"), &tuning)
-        );
-        assert_ne!(
-            fingerprint(&a, &tuning),
-            fingerprint(&examples("y"), &tuning)
-        );
+        let key = |model: &str, set: &[IntentExample], tuning: &TuningSettings| {
+            fingerprint(model, set, tuning)
+        };
+        assert_eq!(key("m", &a, &tuning), key("m", &examples("x"), &tuning));
+        assert_ne!(key("m", &a, &tuning), key("m", &examples("y"), &tuning));
         let other = TuningSettings {
             rounds: 1,
             ..tuning
         };
-        assert_ne!(fingerprint(&a, &tuning), fingerprint(&a, &other));
-        assert_eq!(fingerprint(&a, &tuning).len(), 64);
+        assert_ne!(key("m", &a, &tuning), key("m", &a, &other));
+        assert_ne!(key("m", &a, &tuning), key("another model", &a, &tuning));
+        assert_eq!(key("m", &a, &tuning).len(), 64);
+        // The tuner's own fingerprint covers the installed model.
+        let tuner = IntentTuner::new(TunerSettings::default(), ClassifierSettings::default());
+        assert_eq!(tuner.model_digest.len(), 64);
+        assert_ne!(tuner.fingerprint(&a), key("", &a, &tuning));
     }
 
     #[test]
