@@ -32,7 +32,7 @@ pub fn build_agent(
             .dir
             .get_or_insert_with(|| config.data_dir.join(INTENT_MODELS_DIR));
         tracing::info!(dir = %dir.display(), "intent sets get a fine-tuned encoder in the background");
-        let tuner = IntentTuner::new(settings, ClassifierSettings::default());
+        let tuner = IntentTuner::new(settings, ClassifierSettings::for_tuned_encoder());
         intents = intents.with_tuner(Arc::new(tuner));
     }
     let intents = Arc::new(intents);

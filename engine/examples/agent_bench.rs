@@ -267,7 +267,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 ..TunerSettings::default()
             },
-            ClassifierSettings::default(),
+            ClassifierSettings::for_tuned_encoder(),
         ))
     });
     let with_tuner = |service: IntentService| match &tuner {

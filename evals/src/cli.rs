@@ -330,7 +330,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("loading the embedding model")?,
     );
-    let mut defaults = ClassifierSettings::default();
+    // With a tuned encoder the shipped settings are the tuned encoder's (its out-of-scope
+    // rule was chosen on validation with that encoder).
+    let mut defaults = if cli.classifier.tune_encoder {
+        ClassifierSettings::for_tuned_encoder()
+    } else {
+        ClassifierSettings::default()
+    };
     if !matches!(cli.suite, Suite::Gate { .. }) {
         // The benchmark suites fit the temperature on a validation split themselves.
         defaults.calibration_folds = 0;

@@ -10,7 +10,7 @@ use engine::store::users::Role;
 
 use super::html::{self, esc};
 use super::session::{PageResult, Viewer};
-use crate::routes::intents::IntentBody;
+use crate::routes::intents::{IntentBody, TuningBody};
 use crate::state::AppState;
 
 const TONES: &[&str] = &[
@@ -43,6 +43,10 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> PageResult {
         .collect();
     let g = &config.guardrails;
     let intents = manage::list_intents(&state.store, org).await?;
+    let tuning = match state.agent.intent_tuning(org).await {
+        Ok(status) => tuning_line(TuningBody::from(status)),
+        Err(err) => format!("not known ({})", esc(err.message())),
+    };
     let mut rows = String::new();
     for def in intents {
         let body = IntentBody::from(def);
@@ -110,8 +114,26 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> PageResult {
 <label>Description <input name=\"description\"></label>\
 <label>Examples (one per line) <textarea name=\"examples\" data-type=\"lines\" required></textarea></label>\
 <button type=\"submit\">Save intent</button></form></section></div>\
-<h2>Intents</h2><div class=\"table\"><table><thead><tr><th>Intent</th><th>Source</th><th>Examples</th>\
+<h2>Intents</h2><p class=\"empty\" id=\"intent-tuning\">Encoder fine-tuned on these intents: {tuning}</p><div class=\"table\"><table><thead><tr><th>Intent</th><th>Source</th><th>Examples</th>\
 <th>Some examples</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"
     );
     Ok(html::layout(&viewer, "agent", "Agent", &body).into_response())
+}
+
+/// The intent set's tuning state in words, for the intents table's heading.
+fn tuning_line(body: TuningBody) -> String {
+    match body.state {
+        "off" => "off (the frozen embedding model classifies)".to_owned(),
+        "queued" => "queued (the frozen model classifies meanwhile)".to_owned(),
+        "tuning" => "in progress (the frozen model classifies meanwhile)".to_owned(),
+        "ready" => format!(
+            "ready ({} in {:.0} s)",
+            body.origin.unwrap_or("tuned"),
+            body.seconds.unwrap_or_default()
+        ),
+        other => format!(
+            "{other}: {}",
+            esc(body.detail.as_deref().unwrap_or_default())
+        ),
+    }
 }

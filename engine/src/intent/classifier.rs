@@ -76,6 +76,21 @@ impl Default for ClassifierSettings {
     }
 }
 
+impl ClassifierSettings {
+    /// The settings of a classifier on an encoder fine-tuned on its intent set
+    /// ([`super::tuned`]). Tuning draws an intent's paraphrases together, so the out-of-scope
+    /// rule differs: similarity floor 0.52 and energy floor -4.0, chosen by the same procedure
+    /// on the same split as the default rule (`choose_rule` on the CLINC150 validation split,
+    /// `blaigent-eval oos --dataset clinc150 --tune-encoder`).
+    pub fn for_tuned_encoder() -> Self {
+        Self {
+            similarity_floor: 0.52,
+            energy_floor: Some(-4.0),
+            ..Self::default()
+        }
+    }
+}
+
 /// A trained intent classifier. Cheap to share behind an `Arc`; `classify` is read-only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IntentClassifier {
