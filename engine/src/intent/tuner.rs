@@ -382,7 +382,11 @@ impl Worker {
             let started = Instant::now();
             // The candle kernels parallelise on the current rayon pool: this one's threads
             // run at idle priority.
-            let outcome = pool.install(|| self.build(&job.key, &job.examples));
+            // A panic inside the numeric code fails this set, not the tuner.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.install(|| self.build(&job.key, &job.examples))
+            }))
+            .unwrap_or_else(|_| Err(Error::internal("tuning the intent set panicked")));
             self.finish(&job.key, outcome, started.elapsed().as_secs_f64());
         }
     }
@@ -540,7 +544,7 @@ fn save(dir: &Path, path: &Path, bytes: &[u8], max_saved: usize) -> Result<()> {
 }
 
 /// Moves the calling thread to idle scheduling priority (Linux `SCHED_IDLE`); where that is
-/// refused, tuning runs at normal priority and says so once in the logs.
+/// refused, tuning runs at normal priority and says so in the logs.
 fn lower_priority() {
     use thread_priority::unix::{
         set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
