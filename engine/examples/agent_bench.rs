@@ -21,7 +21,6 @@ use engine::config::AgentConfig;
 use engine::embed::local::LocalEmbedder;
 use engine::embed::recent::RecentQueries;
 use engine::embed::Embedder;
-use engine::encoder::tune::TuningSettings;
 use engine::ids::{ConversationId, DocumentId, OrganizationId};
 use engine::index::qdrant_edge::EdgeIndex;
 use engine::intent::tuner::{IntentTuner, TunerSettings, TuningStatus};
@@ -258,15 +257,7 @@ async fn main() -> anyhow::Result<()> {
 
     let tuner = tuned_intents().then(|| {
         Arc::new(IntentTuner::new(
-            TunerSettings {
-                idle_priority: false,
-                tuning: TuningSettings {
-                    rounds: 1,
-                    max_pairs: 64,
-                    ..TuningSettings::default()
-                },
-                ..TunerSettings::default()
-            },
+            TunerSettings::short_schedule(),
             ClassifierSettings::for_tuned_encoder(),
         ))
     });

@@ -6,7 +6,6 @@ use std::sync::{Arc, OnceLock};
 
 use engine::embed::local::LocalEmbedder;
 use engine::embed::Embedder;
-use engine::encoder::tune::TuningSettings;
 use engine::ids::OrganizationId;
 use engine::intent::tuner::TunerSettings;
 use engine::intent::IntentService;
@@ -199,16 +198,7 @@ async fn loyalty_intent(app: &TestApp, customer: &str) -> Value {
 #[tokio::test]
 async fn an_edited_intent_set_gets_a_tuned_encoder_in_the_background() {
     let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.intent_tuning = Some(TunerSettings {
-            // Normal priority: beside the other tests an idle-priority tuning would wait.
-            idle_priority: false,
-            tuning: TuningSettings {
-                rounds: 1,
-                max_pairs: 64,
-                ..TuningSettings::default()
-            },
-            ..TunerSettings::default()
-        });
+        config.intent_tuning = Some(TunerSettings::short_schedule());
     })
     .await;
     add_loyalty_intent(&app).await;

@@ -111,6 +111,23 @@ impl TunerSettings {
     }
 }
 
+impl TunerSettings {
+    /// Two steps of tuning at normal priority, for tests and benchmarks that look at the
+    /// plumbing and the speed of a tuned model, not at its accuracy (normal priority, so a
+    /// busy test machine does not starve it).
+    pub fn short_schedule() -> Self {
+        Self {
+            idle_priority: false,
+            tuning: TuningSettings {
+                rounds: 1,
+                max_pairs: 64,
+                ..TuningSettings::default()
+            },
+            ..Self::default()
+        }
+    }
+}
+
 /// Where an intent set's tuning stands.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
