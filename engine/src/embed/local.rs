@@ -90,7 +90,8 @@ fn init_runtime(lib: &Path) -> Result<ort::environment::Environment> {
     outcome.clone().map_err(Error::unavailable)
 }
 
-fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
+/// Reads one of the installed model files, saying how to install it when it is missing.
+pub(crate) fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
     let path = dir.join(name);
     std::fs::read(&path).map_err(|e| {
         Error::unavailable(format!(

@@ -13,7 +13,7 @@ use crate::embed::Embedder;
 use crate::encoder::onnx_export::export_onnx;
 use crate::encoder::tune::{tune, TuningReport, TuningSettings};
 use crate::encoder::Encoder;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Tokens per message the tuned encoder reads when embedding.
 pub const TUNED_MAX_TOKENS: usize = 64;
@@ -69,14 +69,7 @@ pub fn train_tuned(
     let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
     let labels: Vec<&str> = examples.iter().map(|e| e.label.as_str()).collect();
     let report = tune(&mut encoder, &texts, &labels, &config.settings)?;
-    let shipped_path = config.paths.model_dir.join("model.onnx");
-    let shipped = std::fs::read(&shipped_path).map_err(|e| {
-        Error::unavailable(format!(
-            "embedding model file {} is missing; run scripts/setup-models.sh",
-            shipped_path.display()
-        ))
-        .with_source(e)
-    })?;
+    let shipped = crate::embed::local::read(&config.paths.model_dir, "model.onnx")?;
     let onnx = export_onnx(&shipped, &encoder)?;
     drop(encoder);
     let (embedder, classifier) = serve_tuned(&config.paths, onnx.clone(), examples, settings)?;
